@@ -1,0 +1,3 @@
+from artv_cli.app import main
+
+main()

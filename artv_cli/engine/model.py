@@ -1,0 +1,386 @@
+"""An ART-V model: its networks, how it is built, saved and loaded, and one noise prediction (Eqs. 1, 7)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from safetensors.torch import load_file
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from artv_cli.engine.config import CONFIG_NAME, PRESETS, ARTVConfig, Preset
+from artv_cli.engine.masked import masked_epsilon, static_noise, v_to_epsilon
+from artv_cli.engine.networks import (
+    ConditionEncoder,
+    art_v_unet_config,
+    install_anchor_attention,
+    unet_forward,
+    zero_noise_level_embedding,
+)
+from artv_cli.errors import ArtvError
+
+BASE_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+COMPONENTS = ("unet", "mask_unet", "cond", "mask_cond", "text_encoder", "tokenizer", "vae", "scheduler")
+
+
+@dataclass
+class BaseModel:
+    """A Stable-Diffusion-shaped image model: the starting point of ART-V (Phi_dynamic's init)."""
+
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    scheduler: DDIMScheduler
+
+    def save(self, folder: str | Path) -> None:
+        """Write the diffusers pipeline layout (one sub-folder per component)."""
+        folder = Path(folder)
+        for name in BASE_COMPONENTS:
+            getattr(self, name).save_pretrained(folder / name)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> BaseModel:
+        """Read a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)."""
+        folder = Path(folder)
+        missing = [name for name in BASE_COMPONENTS if not (folder / name).is_dir()]
+        if missing:
+            raise ArtvError(
+                f"{folder} is not a Stable Diffusion folder (no {', '.join(m + '/' for m in missing)})",
+                "give the folder of a diffusers Stable Diffusion pipeline",
+            )
+        return cls(
+            unet=UNet2DConditionModel.from_pretrained(folder / "unet"),
+            vae=AutoencoderKL.from_pretrained(folder / "vae"),
+            text_encoder=CLIPTextModel.from_pretrained(folder / "text_encoder"),
+            tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
+            scheduler=DDIMScheduler.from_pretrained(folder / "scheduler"),
+        )
+
+
+def char_tokenizer() -> CLIPTokenizer:
+    """A byte-level CLIP tokenizer with no merges (one token per character), built without any download."""
+    from tokenizers import pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for suffix in ("", "</w>"):
+        for char in alphabet:
+            vocab[char + suffix] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def random_base(preset: Preset | str, seed: int = 0) -> BaseModel:
+    """A base image model of a preset's shapes with seeded random weights (no download)."""
+    preset = PRESETS[preset] if isinstance(preset, str) else preset
+    levels = len(preset.unet_block_out_channels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            sample_size=preset.native_size // 8,
+            in_channels=4,
+            out_channels=4,
+            down_block_types=("CrossAttnDownBlock2D",) * (levels - 1) + ("DownBlock2D",),
+            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (levels - 1),
+            block_out_channels=preset.unet_block_out_channels,
+            layers_per_block=preset.unet_layers_per_block,
+            attention_head_dim=preset.unet_attention_heads,
+            cross_attention_dim=preset.cross_attention_dim,
+            norm_num_groups=preset.unet_norm_groups,
+            use_linear_projection=True,
+        )
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * len(preset.vae_block_out_channels),
+            up_block_types=("UpDecoderBlock2D",) * len(preset.vae_block_out_channels),
+            block_out_channels=preset.vae_block_out_channels,
+            layers_per_block=preset.vae_layers_per_block,
+            latent_channels=4,
+            norm_num_groups=preset.vae_norm_groups,
+            sample_size=preset.native_size,
+            scaling_factor=0.18215,
+        )
+        tokenizer = char_tokenizer()
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=max(preset.text_vocab, len(tokenizer)),
+                hidden_size=preset.text_hidden,
+                intermediate_size=preset.text_intermediate,
+                num_hidden_layers=preset.text_layers,
+                num_attention_heads=preset.text_heads,
+                max_position_embeddings=77,
+                hidden_act="gelu",
+                projection_dim=preset.cross_attention_dim,
+                bos_token_id=0,
+                eos_token_id=1,
+                pad_token_id=1,
+            )
+        )
+    # Stable Diffusion 2.1-base's schedule: 1000 steps, scaled-linear betas, epsilon prediction.
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        prediction_type="epsilon",
+    )
+    return BaseModel(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+
+
+@dataclass
+class Conditions:
+    """Everything a noise prediction is conditioned on, for a batch of B rows (guidance branches)."""
+
+    text: torch.Tensor  # (B, L, D) text embeddings
+    features: list[torch.Tensor]  # Phi_dynamic's adapter features, one (B, C_l, h_l, w_l) per level
+    mask_features: list[torch.Tensor]  # Phi_mask's adapter features
+    tokens: torch.Tensor  # (B, K, D) Phi_dynamic's anchor tokens
+    mask_tokens: torch.Tensor  # (B, K, D) Phi_mask's anchor tokens
+    noise_level: torch.Tensor  # (B,) augmentation step of references and anchor (Sec. 3.3)
+    z_ref: torch.Tensor  # (B, 4, h, w) clean z^{i-1}, source of the static noise
+    static: torch.Tensor  # (B,) bool: static path on (references present); off means m := 0
+
+
+class ARTVModel:
+    """Phi_dynamic and Phi_mask with their condition encoders, the text encoder and the VAE (Fig. 3)."""
+
+    def __init__(
+        self,
+        config: ARTVConfig,
+        unet: UNet2DConditionModel,
+        mask_unet: UNet2DConditionModel,
+        cond: ConditionEncoder,
+        mask_cond: ConditionEncoder,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        vae: AutoencoderKL,
+        scheduler: DDIMScheduler,
+        name: str = "",
+    ):
+        self.config = config
+        self.unet = unet
+        self.mask_unet = mask_unet
+        self.cond = cond
+        self.mask_cond = mask_cond
+        self.text_encoder = text_encoder
+        self.tokenizer = tokenizer
+        self.vae = vae
+        self.scheduler = scheduler
+        self.name = name
+
+    # ----- building -------------------------------------------------------------------------------
+    @classmethod
+    def from_base_model(cls, base: BaseModel, config: ARTVConfig, seed: int = 0, name: str = "") -> ARTVModel:
+        """An untrained ART-V: Phi_dynamic equals the base UNet, Phi_mask and new parts fresh (METHOD.md)."""
+        base_config = dict(base.unet.config)
+        token_dim = base_config["cross_attention_dim"]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            unet = UNet2DConditionModel.from_config(art_v_unet_config(base_config))
+            missing, unexpected = unet.load_state_dict(base.unet.state_dict(), strict=False)
+            if unexpected or any(not k.startswith("class_embedding.") for k in missing):
+                raise ArtvError(f"the base UNet does not fit ART-V (missing {missing}, unexpected {unexpected})")
+            zero_noise_level_embedding(unet)
+            install_anchor_attention(unet, token_dim)
+            mask_unet = UNet2DConditionModel.from_config(
+                art_v_unet_config(
+                    base_config,
+                    block_out_channels=tuple(config.mask_block_out_channels),
+                    attention_head_dim=tuple(config.mask_attention_heads),
+                    norm_num_groups=config.mask_norm_groups,
+                    out_channels=config.mask_channels,
+                )
+            )
+            zero_noise_level_embedding(mask_unet)
+            install_anchor_attention(mask_unet, token_dim)
+            cond, mask_cond = (
+                ConditionEncoder(
+                    block_out_channels=tuple(channels),
+                    adapter_res_blocks=config.adapter_res_blocks,
+                    token_dim=token_dim,
+                    anchor_hidden=config.anchor_hidden,
+                    anchor_grid=config.anchor_grid,
+                )
+                for channels in (base_config["block_out_channels"], config.mask_block_out_channels)
+            )
+        config.prediction_type = base.scheduler.config.prediction_type
+        return cls(
+            config=config,
+            unet=unet,
+            mask_unet=mask_unet,
+            cond=cond,
+            mask_cond=mask_cond,
+            text_encoder=copy.deepcopy(base.text_encoder),
+            tokenizer=base.tokenizer,
+            vae=copy.deepcopy(base.vae),
+            scheduler=base.scheduler,
+            name=name,
+        )
+
+    @classmethod
+    def random(cls, preset: str = "tiny", seed: int = 0) -> ARTVModel:
+        """A seeded random ART-V of a preset's shapes (`tiny` for tests, `sd21` for benchmarks)."""
+        base = random_base(preset, seed=seed)
+        return cls.from_base_model(base, PRESETS[preset].artv_config(), seed=seed + 1, name=f"{preset}-random")
+
+    @classmethod
+    def from_base(cls, folder: str | Path, config: ARTVConfig | None = None, seed: int = 0) -> ARTVModel:
+        """An untrained ART-V from a diffusers Stable Diffusion folder."""
+        base = BaseModel.load(folder)
+        config = config or PRESETS["sd21"].artv_config()
+        config.native_size = base.vae.config.sample_size
+        return cls.from_base_model(base, config, seed=seed, name=str(folder))
+
+    # ----- folders --------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the model folder atomically: one sub-folder per component plus `artv_config.json`."""
+        folder = Path(folder)
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for name in COMPONENTS:
+            getattr(self, name).save_pretrained(partial / name)
+        self.config.save(partial)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(partial, folder)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ARTVModel:
+        """Read a model folder written by `save`."""
+        folder = Path(folder)
+        if not (folder / CONFIG_NAME).is_file():
+            raise ArtvError(
+                f"{folder} is not an ART-V model folder (no {CONFIG_NAME})",
+                "give a folder written by `artv train`, or a model name such as tiny-random",
+            )
+        missing = [name for name in COMPONENTS if not (folder / name).is_dir()]
+        if missing:
+            raise ArtvError(
+                f"model folder {folder} is incomplete (no {', '.join(m + '/' for m in missing)})",
+                "re-export it, or download it again",
+            )
+        config = ARTVConfig.load(folder)
+        unets = []
+        for name in ("unet", "mask_unet"):
+            unet_config = art_v_unet_config(UNet2DConditionModel.load_config(folder / name))
+            unet = UNet2DConditionModel.from_config(unet_config)
+            install_anchor_attention(unet, unet_config["cross_attention_dim"])
+            unet.load_state_dict(load_file(folder / name / "diffusion_pytorch_model.safetensors"), strict=True)
+            unets.append(unet)
+        return cls(
+            config=config,
+            unet=unets[0],
+            mask_unet=unets[1],
+            cond=ConditionEncoder.from_pretrained(folder / "cond"),
+            mask_cond=ConditionEncoder.from_pretrained(folder / "mask_cond"),
+            text_encoder=CLIPTextModel.from_pretrained(folder / "text_encoder"),
+            tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
+            vae=AutoencoderKL.from_pretrained(folder / "vae"),
+            scheduler=DDIMScheduler.from_pretrained(folder / "scheduler"),
+            name=str(folder),
+        )
+
+    # ----- devices --------------------------------------------------------------------------------
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.unet, self.mask_unet, self.cond, self.mask_cond, self.text_encoder, self.vae]
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> ARTVModel:
+        for net in self.networks():
+            net.to(device=device, dtype=dtype)
+        return self
+
+    def eval(self) -> ARTVModel:
+        for net in self.networks():
+            net.eval()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def size_multiple(self) -> int:
+        """Pixel sizes must be multiples of this: the VAE's factor times the UNet's downsampling."""
+        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for net in self.networks() for p in net.parameters())
+
+    # ----- encoders -------------------------------------------------------------------------------
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        """Text embeddings (B, L, D) of the prompts."""
+        length = min(self.config.max_text_tokens, self.text_encoder.config.max_position_embeddings)
+        ids = self.tokenizer(
+            prompts, padding="max_length", max_length=length, truncation=True, return_tensors="pt"
+        ).input_ids
+        return self.text_encoder(ids.to(self.device))[0]
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Latents (B, 4, H/8, W/8) of images (B, 3, H, W) in [-1, 1]; the posterior mean, so no noise is drawn."""
+        posterior = self.vae.encode(pixels.to(self.device, self.vae.dtype)).latent_dist
+        return posterior.mean * self.vae.config.scaling_factor
+
+    def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
+        """uint8 frames (B, H, W, 3) from latents (B, 4, h, w)."""
+        pixels = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+        pixels = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return pixels.permute(0, 2, 3, 1).cpu().numpy()
+
+    # ----- one noise prediction -------------------------------------------------------------------
+    def predict_noise(self, z_t: torch.Tensor, t: torch.Tensor, cond: Conditions) -> torch.Tensor:
+        """eps_hat (B, 4, h, w) in fp32: m * eps_static + (1 - m) * eps_dynamic (Eq. 7), m := 0 where static is off.
+
+        Phi_mask runs only on the rows whose static path is on.
+        """
+        dtype = self.dtype
+        alpha_bar = self.scheduler.alphas_cumprod.to(self.device)[t].float()
+        if alpha_bar.ndim:  # one step per row (training)
+            alpha_bar = alpha_bar.view(-1, 1, 1, 1)
+        eps_dynamic = unet_forward(
+            self.unet,
+            z_t.to(dtype),
+            t,
+            cond.text.to(dtype),
+            [f.to(dtype) for f in cond.features],
+            cond.tokens.to(dtype),
+            cond.noise_level,
+        ).float()
+        if self.config.prediction_type == "v_prediction":
+            eps_dynamic = v_to_epsilon(eps_dynamic, z_t, alpha_bar)
+        if not bool(cond.static.any()):
+            return eps_dynamic
+        rows = cond.static.nonzero().flatten()
+        t_rows, ab_rows = (t[rows], alpha_bar[rows]) if t.ndim else (t, alpha_bar)
+        logits = unet_forward(
+            self.mask_unet,
+            z_t[rows].to(dtype),
+            t_rows,
+            cond.text[rows].to(dtype),
+            [f[rows].to(dtype) for f in cond.mask_features],
+            cond.mask_tokens[rows].to(dtype),
+            cond.noise_level[rows],
+        )
+        mask = torch.sigmoid(logits.float())
+        eps = eps_dynamic.clone()
+        eps[rows] = masked_epsilon(mask, static_noise(z_t[rows], cond.z_ref[rows], ab_rows), eps_dynamic[rows])
+        return eps

@@ -1,0 +1,203 @@
+"""The auto-regressive sampler: one frame at a time from the previous two and the anchor (Sec. 3, Eq. 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+from diffusers.utils.torch_utils import randn_tensor
+
+from artv_cli.engine.masked import add_noise, guided_epsilon
+from artv_cli.engine.model import ARTVModel, Conditions
+
+OnStep = Callable[[int, int, int, "np.ndarray | None"], None]
+"""on_step(frame, step, total_steps, preview): progress of the frame being denoised."""
+
+
+def make_scheduler(name: str, model: ARTVModel):
+    """A fresh diffusers scheduler on the model's training schedule; ART-V always hands it epsilon."""
+    config = dict(model.scheduler.config)
+    config["prediction_type"] = "epsilon"  # eps_hat is an epsilon, whatever the base predicts (METHOD.md)
+    if name == "ddim":
+        return DDIMScheduler.from_config(config)
+    if name == "dpm++":
+        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2)
+    raise ValueError(f"unknown scheduler {name!r}: expected 'ddim' or 'dpm++'")
+
+
+def make_generator(seed: int, device: torch.device | str) -> torch.Generator:
+    """The one source of randomness of a render: same seed, same device, same frames."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+@dataclass
+class SampleSettings:
+    """Knobs of one render (the sidecar records them)."""
+
+    frames: int = 16
+    """Frames in the video, frame 0 included."""
+    width: int = 64
+    """Width in pixels."""
+    height: int = 64
+    """Height in pixels."""
+    steps: int = 25
+    """Denoising steps per frame."""
+    scheduler: str = "ddim"
+    """`ddim` or `dpm++` (DPM-Solver++ multistep)."""
+    guidance_text: float = 6.5
+    """w_txt of Sec. 4; 0 skips the no-text branch."""
+    guidance_ref: float = 0.25
+    """w_ref of Sec. 4; 0 skips the no-reference branch."""
+    guidance_anchor: float = 0.25
+    """w_anc of Sec. 4; 0 skips the no-anchor branch."""
+    noise_level: int = 200
+    """t_test: augmentation step of references and anchor (Sec. 3.3); 0 keeps them clean."""
+    seed: int = 0
+    """Seed of every random draw of the render."""
+
+
+@dataclass
+class RenderState:
+    """What the loop carries between frames: the two references, the anchor and the frame count."""
+
+    prev: torch.Tensor | None = None  # (1, 4, h, w) z^{i-1}; None before frame 0 exists
+    prev2: torch.Tensor | None = None  # (1, 4, h, w) z^{i-2}
+    anchor: torch.Tensor | None = None  # (1, 4, h, w) z_a; None means a blank anchor
+    frames_done: int = 0
+    counters: dict = field(default_factory=lambda: {"unet_rows": 0, "mask_rows": 0, "adapter_calls": 0})
+
+
+def augment(model: ARTVModel, z: torch.Tensor, level: int, generator: torch.Generator) -> torch.Tensor:
+    """Corrupt a reference or the anchor to noise step `level` with fresh noise (Eq. 3, Sec. 3.3)."""
+    if level == 0:
+        return z
+    noise = randn_tensor(z.shape, generator=generator, device=z.device, dtype=torch.float32)
+    alpha_bar = model.scheduler.alphas_cumprod[level].to(z.device).float()
+    return add_noise(z.float(), noise, alpha_bar)
+
+
+def _cat(parts: list) -> torch.Tensor | list[torch.Tensor]:
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts)
+    return [torch.cat(level) for level in zip(*parts)]
+
+
+@torch.inference_mode()
+def render(
+    model: ARTVModel,
+    prompt: str,
+    settings: SampleSettings,
+    image: torch.Tensor | None = None,
+    state: RenderState | None = None,
+    on_step: OnStep | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield the frames (H, W, 3) uint8 of a video, one at a time, as they are made.
+
+    With `image` (1, 3, H, W) in [-1, 1], frame 0 is that image (animation); with neither image nor
+    state, ART-V makes frame 0 itself from blank references and anchor (text only, Sec. 4.1); with a
+    `state`, the video continues from it (the next segment of a story). Memory does not grow with length:
+    only the two reference latents and the anchor are kept.
+    """
+    device = model.device
+    generator = make_generator(settings.seed, device)
+    state = state or RenderState()
+    h, w = settings.height // model.vae_scale_factor, settings.width // model.vae_scale_factor
+    level = torch.full((1,), settings.noise_level, device=device, dtype=torch.long)
+
+    # 1. Encode the prompt, once per prompt: the prompt and the empty prompt of the no-text branch.
+    text, no_text = model.encode_prompt([prompt, ""]).chunk(2)
+
+    # 2. Frame 0 from the image, if one is given: it is also the anchor (Sec. 3.4).
+    if image is not None:
+        z0 = model.encode_images(image).float()
+        state.prev, state.prev2, state.anchor = z0, z0, z0
+        state.frames_done += 1
+        yield model.decode_latents(z0)[0]
+
+    # 3. Anchor tokens, once per video: the augmented anchor, and a blank one for the no-anchor branch.
+    blank = torch.zeros(1, 4, h, w, device=device)
+    tokens = {
+        "blank": (model.cond.anchor_tokens(blank.to(model.dtype)), model.mask_cond.anchor_tokens(blank.to(model.dtype)))
+    }
+    if state.anchor is not None:
+        z_a = augment(model, state.anchor, settings.noise_level, generator).to(model.dtype)
+        tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
+    blank_refs = torch.zeros(1, 8, h, w, device=device, dtype=model.dtype)
+    features = {"blank": (model.cond.reference_features(blank_refs), model.mask_cond.reference_features(blank_refs))}
+    state.counters["adapter_calls"] += 1
+
+    while state.frames_done < settings.frames:
+        frame = state.frames_done
+
+        # 4. Prepare the references, once per frame: z^{i-1} and z^{i-2} augmented at t_test (Sec. 3.3).
+        has_refs, has_anchor = state.prev is not None, state.anchor is not None
+        if has_refs:
+            refs = torch.cat(
+                [augment(model, state.prev, settings.noise_level, generator),
+                 augment(model, state.prev2, settings.noise_level, generator)],
+                dim=1,
+            ).to(model.dtype)  # (1, 8, h, w)
+            features["refs"] = (model.cond.reference_features(refs), model.mask_cond.reference_features(refs))
+            state.counters["adapter_calls"] += 1
+
+        # 5. Assemble the guidance branches, batched into one forward per network (Sec. 4). A branch with
+        #    weight 0, or whose condition is already blank (frame 0 of a text-only video), is not computed.
+        refs_key, anchor_key = ("refs" if has_refs else "blank"), ("anchor" if has_anchor else "blank")
+        branches = {"full": (text, refs_key, anchor_key)}
+        if settings.guidance_text != 0:
+            branches["no_text"] = (no_text, refs_key, anchor_key)
+        if settings.guidance_ref != 0 and has_refs:
+            branches["no_ref"] = (text, "blank", anchor_key)
+        if settings.guidance_anchor != 0 and has_anchor:
+            branches["no_anchor"] = (text, refs_key, "blank")
+        rows = list(branches.values())
+        z_ref = state.prev if has_refs else blank
+        cond = Conditions(
+            text=torch.cat([r[0] for r in rows]),
+            features=_cat([features[r[1]][0] for r in rows]),
+            mask_features=_cat([features[r[1]][1] for r in rows]),
+            tokens=torch.cat([tokens[r[2]][0] for r in rows]),
+            mask_tokens=torch.cat([tokens[r[2]][1] for r in rows]),
+            noise_level=level.expand(len(rows)),
+            z_ref=z_ref.expand(len(rows), -1, -1, -1),
+            static=torch.tensor([r[1] == "refs" for r in rows], device=device),
+        )
+
+        # 6. Denoise the frame from pure noise.
+        scheduler = make_scheduler(settings.scheduler, model)
+        scheduler.set_timesteps(settings.steps, device=device)
+        z = randn_tensor((1, 4, h, w), generator=generator, device=device, dtype=torch.float32)
+        z = z * scheduler.init_noise_sigma
+        for step, t in enumerate(scheduler.timesteps):
+            z_in = scheduler.scale_model_input(z, t).expand(len(rows), -1, -1, -1)
+            eps = model.predict_noise(z_in, t, cond)
+            state.counters["unet_rows"] += len(rows)
+            state.counters["mask_rows"] += int(cond.static.sum())
+            parts = dict(zip(branches, eps.chunk(len(rows))))
+            eps = guided_epsilon(
+                parts["full"],
+                parts.get("no_text"),
+                parts.get("no_ref"),
+                parts.get("no_anchor"),
+                settings.guidance_text,
+                settings.guidance_ref,
+                settings.guidance_anchor,
+            )
+            z = scheduler.step(eps, t, z, generator=generator).prev_sample
+            if on_step is not None:
+                on_step(frame, step + 1, settings.steps, None)
+
+        # 7. Hand the frame to the writer, decoded to pixels; the loop itself stays in latent space.
+        yield model.decode_latents(z)[0]
+
+        # 8. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 becomes the anchor too.
+        state.prev2 = state.prev if has_refs else z
+        state.prev = z
+        if not has_anchor:
+            state.anchor = z
+            z_a = augment(model, z, settings.noise_level, generator).to(model.dtype)
+            tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
+        state.frames_done += 1
