@@ -1,0 +1,42 @@
+"""The `artv` command: registers the subcommands, nothing else."""
+
+from __future__ import annotations
+
+import typer
+
+from artv_cli.commands.animate import animate
+from artv_cli.commands.generate import generate
+from artv_cli.console import ArtvGroup
+
+app = typer.Typer(
+    cls=ArtvGroup,
+    name="artv",
+    help=(
+        "ART-V: auto-regressive text-to-video with diffusion models, one frame at a time.\n\n"
+        "Examples:\n\n"
+        '  artv animate examples/red-ball.png "a red ball rolls to the right" -o ball.mp4\n\n'
+        '  artv generate "a blue square slides up" --frames 24 --seed 3\n\n'
+        "  artv animate --help"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("animate")(animate)
+app.command("generate")(generate)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        from artv_cli import __version__
+
+        print(f"artv {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,52 @@
+"""`artv animate IMAGE PROMPT`: the image is frame 0, ART-V makes the rest (text-image-to-video)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from artv_cli import options as o
+from artv_cli.commands.render_common import RenderOptions, run_render
+
+
+def animate(
+    image: Annotated[Path, typer.Argument(help="Frame 0: a PNG, JPEG or WebP image.", show_default=False)],
+    prompt: Annotated[str, typer.Argument(help="What happens in the video.", show_default=False)],
+    model: o.Model = None,
+    frames: o.Frames = 16,
+    fps: o.Fps = 8.0,
+    size: o.Size = None,
+    steps: o.Steps = 25,
+    scheduler: o.Scheduler = o.SchedulerName.ddim,
+    seed: o.Seed = None,
+    guidance_text: o.GuidanceText = None,
+    guidance_ref: o.GuidanceRef = None,
+    guidance_anchor: o.GuidanceAnchor = None,
+    noise_level: o.NoiseLevel = None,
+    device: o.Device = "auto",
+    dtype: o.Dtype = o.DtypeName.auto,
+    out: o.Out = None,
+    quality: o.Quality = 8.0,
+    frames_dir: o.FramesDir = None,
+    json: o.Json = False,
+) -> None:
+    """Animate an image: it becomes frame 0 and the anchor; every next frame follows the prompt.
+
+    Examples:
+
+      artv animate examples/red-ball.png "a red ball rolls to the right" --seed 1 -o ball.mp4
+
+      artv animate photo.jpg "waves roll onto the beach" --model runs/v1/model --frames 48 --fps 12
+
+      artv animate examples/red-ball.png "the ball bounces" --scheduler dpm++ --steps 12 --json
+    """
+    run_render(
+        RenderOptions(
+            prompt=prompt, image=image, model=model, frames=frames, fps=fps, size=size, steps=steps,
+            scheduler=scheduler.value, seed=seed, guidance_text=guidance_text, guidance_ref=guidance_ref,
+            guidance_anchor=guidance_anchor, noise_level=noise_level, device=device, dtype=dtype.value,
+            out=out, quality=quality, frames_dir=frames_dir, json=json,
+        )
+    )

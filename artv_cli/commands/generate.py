@@ -1,0 +1,50 @@
+"""`artv generate PROMPT`: text only; ART-V makes frame 0 itself from blank references (Sec. 4.1)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from artv_cli import options as o
+from artv_cli.commands.render_common import RenderOptions, run_render
+
+
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What the video shows and how it moves.", show_default=False)],
+    model: o.Model = None,
+    frames: o.Frames = 16,
+    fps: o.Fps = 8.0,
+    size: o.Size = None,
+    steps: o.Steps = 25,
+    scheduler: o.Scheduler = o.SchedulerName.ddim,
+    seed: o.Seed = None,
+    guidance_text: o.GuidanceText = None,
+    guidance_ref: o.GuidanceRef = None,
+    guidance_anchor: o.GuidanceAnchor = None,
+    noise_level: o.NoiseLevel = None,
+    device: o.Device = "auto",
+    dtype: o.Dtype = o.DtypeName.auto,
+    out: o.Out = None,
+    quality: o.Quality = 8.0,
+    frames_dir: o.FramesDir = None,
+    json: o.Json = False,
+) -> None:
+    """Generate a video from text alone: frame 0 from blank references, then frame after frame.
+
+    Examples:
+
+      artv generate "a blue square slides up" --seed 3 -o square.mp4
+
+      artv generate "a yellow triangle drifts left" --frames 32 --size 64 --frames-dir frames/
+
+      artv generate "a green ball moves down" --model runs/v1/model --guidance-text 4 --json
+    """
+    run_render(
+        RenderOptions(
+            prompt=prompt, image=None, model=model, frames=frames, fps=fps, size=size, steps=steps,
+            scheduler=scheduler.value, seed=seed, guidance_text=guidance_text, guidance_ref=guidance_ref,
+            guidance_anchor=guidance_anchor, noise_level=noise_level, device=device, dtype=dtype.value,
+            out=out, quality=quality, frames_dir=frames_dir, json=json,
+        )
+    )

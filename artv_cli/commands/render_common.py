@@ -1,0 +1,265 @@
+"""What `animate` and `generate` share: their options as one dataclass, checks, and writing the video."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import secrets
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from artv_cli import __version__
+from artv_cli.console import err
+from artv_cli.errors import ArtvError
+
+
+@dataclass
+class RenderOptions:
+    """Every knob of `artv animate` and `artv generate`."""
+
+    prompt: str
+    """What the video shows and how it moves."""
+    image: Path | None = None
+    """Frame 0 (animate); None makes frame 0 from text (generate)."""
+    model: str | None = None
+    """Model folder or built-in name; None is the default model."""
+    frames: int = 16
+    """Frames in the video, frame 0 included."""
+    fps: float = 8.0
+    """Frames per second of the file."""
+    size: str | None = None
+    """WIDTHxHEIGHT or N; None is the model's size (animate: the image's aspect at that area)."""
+    steps: int = 25
+    """Denoising steps per frame."""
+    scheduler: str = "ddim"
+    """ddim or dpm++."""
+    seed: int | None = None
+    """None draws one (and records it)."""
+    guidance_text: float | None = None
+    """None is the model's w_txt."""
+    guidance_ref: float | None = None
+    """None is the model's w_ref."""
+    guidance_anchor: float | None = None
+    """None is the model's w_anc."""
+    noise_level: int | None = None
+    """None is the model's t_test."""
+    device: str = "auto"
+    """auto, cpu, cuda, cuda:N or mps."""
+    dtype: str = "auto"
+    """auto, fp32, fp16 or bf16."""
+    out: Path | None = None
+    """The .mp4 to write; None picks a new name in the working folder."""
+    quality: float = 8.0
+    """1..10, imageio-ffmpeg's H.264 quality."""
+    frames_dir: Path | None = None
+    """Also write PNG frames here."""
+    json: bool = False
+    """Print JSON on stdout instead of the path."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", text)
+    if not match:
+        raise ArtvError(f"--size {text!r} is not a size", "write WIDTHxHEIGHT, such as 512x320, or one number")
+    width = int(match.group(1))
+    height = int(match.group(2) or width)
+    return width, height
+
+
+def check_size(width: int, height: int, multiple: int, model: str) -> None:
+    if width % multiple or height % multiple or width < multiple or height < multiple:
+        def near(v: int) -> int:
+            return max(multiple, round(v / multiple) * multiple)
+
+        raise ArtvError(
+            f"--size {width}x{height}: model {model} takes sizes that are multiples of {multiple} pixels",
+            f"try --size {near(width)}x{near(height)}",
+        )
+
+
+def size_for_aspect(width: int, height: int, native: int, multiple: int) -> tuple[int, int]:
+    """The image's aspect ratio at about the model's native area, in multiples the UNet can take."""
+    scale = (native * native / (width * height)) ** 0.5
+    return (max(multiple, round(width * scale / multiple) * multiple),
+            max(multiple, round(height * scale / multiple) * multiple))
+
+
+def default_out(prompt: str, seed: int) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "video"
+    path = Path(f"{slug}-{seed}.mp4")
+    n = 1
+    while path.exists():
+        path = Path(f"{slug}-{seed}-{n}.mp4")
+        n += 1
+    return path
+
+
+def check_out(out: Path) -> None:
+    if out.suffix.lower() != ".mp4":
+        raise ArtvError(f"--out {out}: the video is written as MP4", f"give a name ending in .mp4, such as {out.with_suffix('.mp4')}")
+    if out.is_dir():
+        raise ArtvError(f"--out {out} is a folder", f"give a file name, such as {out / 'video.mp4'}")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / f".{out.name}.probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ArtvError(
+            f"cannot write to {parent} ({error.strerror or error})", "choose another --out in a writable folder"
+        ) from None
+
+
+def check_numbers(opts: RenderOptions) -> None:
+    if opts.frames < 1:
+        raise ArtvError(f"--frames must be at least 1 (got {opts.frames})", "ask for 1 or more frames, such as --frames 16")
+    if opts.steps < 1:
+        raise ArtvError(f"--steps must be at least 1 (got {opts.steps})", "use --steps 25 (or 10-15 with --scheduler dpm++)")
+    if opts.fps <= 0:
+        raise ArtvError(f"--fps must be positive (got {opts.fps:g})", "use --fps 8, for example")
+    if not 1 <= opts.quality <= 10:
+        raise ArtvError(f"--quality must be between 1 and 10 (got {opts.quality:g})", "use --quality 8, for example")
+    if opts.noise_level is not None and not 0 <= opts.noise_level <= 999:
+        raise ArtvError(f"--noise-level must be a step from 0 to 999 (got {opts.noise_level})", "use --noise-level 200")
+    if not opts.prompt.strip() and opts.image is None:
+        raise ArtvError("the prompt is empty", 'say what the video shows, such as "a red ball rolls to the right"')
+
+
+def run_render(opts: RenderOptions) -> None:
+    """Check everything, load the model, render frame by frame into the video, write the sidecar, report."""
+    # Checks that need no model come first, so mistakes cost nothing.
+    check_numbers(opts)
+    from artv_cli.engine.images import load_image
+    from artv_cli.engine.registry import DEFAULT_MODEL, resolve_model
+
+    image = load_image(opts.image) if opts.image is not None else None
+    if opts.model is None:
+        err.print(
+            f"note: no trained default model ships yet; using {DEFAULT_MODEL} (random weights: expect noise). "
+            "Give --model FOLDER for a trained one.",
+            soft_wrap=True,
+        )
+    ref = resolve_model(opts.model or DEFAULT_MODEL)
+    if opts.size is not None:
+        width, height = parse_size(opts.size)
+        check_size(width, height, ref.size_multiple, ref.name)
+    elif image is not None:
+        width, height = size_for_aspect(image.width, image.height, ref.native_size, ref.size_multiple)
+        if (width, height) != (ref.native_size, ref.native_size):
+            err.print(f"note: size {width}x{height} follows the image's aspect (use --size to choose)")
+    else:
+        width = height = ref.native_size
+    seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
+    out = opts.out or default_out(opts.prompt, seed)
+    check_out(out)
+    if opts.frames_dir is not None and opts.frames_dir.exists() and not opts.frames_dir.is_dir():
+        raise ArtvError(f"--frames-dir {opts.frames_dir} is a file", "give a folder path")
+    pixels = image.fitted(width, height) if image is not None else None
+    for notice in image.notices if image is not None else []:
+        err.print(f"note: {opts.image}: {notice}")
+
+    import torch
+
+    from artv_cli.engine.devices import resolve_device, resolve_dtype
+    from artv_cli.engine.registry import load_model
+    from artv_cli.engine.sampler import SampleSettings, render
+    from artv_cli.engine.video import VideoWriter, write_sidecar
+
+    device = resolve_device(opts.device)
+    dtype = resolve_dtype(opts.dtype, device)
+    err.print(f"model {ref.name} on {device} ({str(dtype).removeprefix('torch.')}), seed {seed}, {width}x{height}")
+    started = time.perf_counter()
+    model = load_model(ref, device, dtype)
+    load_seconds = time.perf_counter() - started
+    method = model.config
+    settings = SampleSettings(
+        frames=opts.frames,
+        width=width,
+        height=height,
+        steps=opts.steps,
+        scheduler=opts.scheduler,
+        guidance_text=method.guidance_text if opts.guidance_text is None else opts.guidance_text,
+        guidance_ref=method.guidance_ref if opts.guidance_ref is None else opts.guidance_ref,
+        guidance_anchor=method.guidance_anchor if opts.guidance_anchor is None else opts.guidance_anchor,
+        noise_level=method.t_test if opts.noise_level is None else opts.noise_level,
+        seed=seed,
+    )
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    made = opts.frames - (1 if image is not None else 0)
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+    started = time.perf_counter()
+    with progress, VideoWriter(out, fps=opts.fps, quality=opts.quality, frames_dir=opts.frames_dir) as writer:
+        task = progress.add_task(f"frame 1/{opts.frames}", total=max(1, made * settings.steps))
+
+        def on_step(frame: int, step: int, total: int, preview) -> None:
+            progress.update(task, advance=1, description=f"frame {frame + 1}/{opts.frames}")
+
+        for frame in render(model, opts.prompt, settings, image=pixels, on_step=on_step):
+            writer.append(frame)
+        if made == 0:
+            progress.update(task, completed=1)
+    elapsed = time.perf_counter() - started
+
+    sidecar = out.with_suffix(".json")
+    record = {
+        "artv_version": __version__,
+        "command": "animate" if image is not None else "generate",
+        "argv": sys.argv[1:],
+        "prompt": opts.prompt,
+        "image": str(opts.image) if opts.image is not None else None,
+        "model": ref.name,
+        "model_config": asdict(method),
+        "settings": asdict(settings),
+        "fps": opts.fps,
+        "quality": opts.quality,
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
+        "video": str(out),
+        "frames_dir": str(opts.frames_dir) if opts.frames_dir else None,
+        "timing": {
+            "load_seconds": round(load_seconds, 3),
+            "render_seconds": round(elapsed, 3),
+            "seconds_per_generated_frame": round(elapsed / made, 4) if made else None,
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "diffusers": _version("diffusers"),
+            "transformers": _version("transformers"),
+            "imageio-ffmpeg": _version("imageio-ffmpeg"),
+        },
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_sidecar(sidecar, record)
+    err.print(f"wrote {writer.count} frames to {out} in {elapsed:.1f} s")
+    if opts.json:
+        print(json.dumps({"video": str(out), "sidecar": str(sidecar), "frames": writer.count,
+                          "width": width, "height": height, "fps": opts.fps, "seed": seed,
+                          "frames_dir": record["frames_dir"], "seconds": round(elapsed, 3)}))
+    else:
+        print(out)
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None

@@ -1,0 +1,73 @@
+"""Which model a `--model` value names, what it can render, and loading it on a device."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from artv_cli.engine.config import CONFIG_NAME, PRESETS
+from artv_cli.errors import ArtvError
+
+# Command-line names of seeded random models: `tiny` for tests and demos, `sd21` for benchmarks.
+RANDOM_MODELS = {"tiny-random": "tiny", "sd21-random": "sd21"}
+DEFAULT_MODEL = "tiny-random"
+"""Used when `--model` is not given, until a trained default model ships inside the package."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved `--model` value: a random preset or a model folder, plus what it can render."""
+
+    name: str
+    preset: str | None
+    folder: Path | None
+    native_size: int
+    size_multiple: int
+
+
+def resolve_model(spec: str) -> ModelRef:
+    """Turn a `--model` value into a ModelRef without loading any weights."""
+    if spec in RANDOM_MODELS:
+        preset = PRESETS[RANDOM_MODELS[spec]]
+        levels = len(preset.unet_block_out_channels)
+        vae_factor = 2 ** (len(preset.vae_block_out_channels) - 1)
+        return ModelRef(spec, preset.name, None, preset.native_size, vae_factor * 2 ** (levels - 1))
+    folder = Path(spec).expanduser()
+    if folder.is_dir():
+        if not (folder / CONFIG_NAME).is_file():
+            raise ArtvError(
+                f"{folder} is not an ART-V model folder (no {CONFIG_NAME})",
+                "give a folder written by `artv train`, or a model name such as tiny-random",
+            )
+        try:
+            native = json.loads((folder / CONFIG_NAME).read_text())["native_size"]
+            unet = json.loads((folder / "unet" / "config.json").read_text())
+            vae = json.loads((folder / "vae" / "config.json").read_text())
+        except (OSError, KeyError, ValueError) as err:
+            raise ArtvError(f"model folder {folder} is damaged ({err})", "re-export or re-download it") from None
+        multiple = 2 ** (len(vae["block_out_channels"]) - 1) * 2 ** (len(unet["block_out_channels"]) - 1)
+        return ModelRef(str(folder), None, folder, native, multiple)
+    names = ", ".join(RANDOM_MODELS)
+    if folder.exists() or "/" in spec or spec.startswith("."):
+        raise ArtvError(f"model folder {spec} does not exist", f"give an existing folder, or one of: {names}")
+    raise ArtvError(f"unknown model '{spec}'", f"give a model folder path, or one of: {names}")
+
+
+def load_model(ref: ModelRef, device: torch.device, dtype: torch.dtype):
+    """Build or read the model and move it to the device, in eval mode."""
+    import diffusers
+    import transformers
+
+    from artv_cli.engine.model import ARTVModel
+
+    # The libraries' own progress bars and notices would mix into ours.
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    model = ARTVModel.random(ref.preset, seed=0) if ref.preset else ARTVModel.load(ref.folder)
+    model.name = ref.name
+    return model.to(device, dtype).eval()

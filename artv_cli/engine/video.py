@@ -1,0 +1,91 @@
+"""Video output: MP4 (H.264, yuv420p) through imageio-ffmpeg, PNG frames, and the sidecar JSON.
+
+Everything is written under a temporary name and renamed at the end, so an interrupted run never
+leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+from PIL import Image
+
+
+class VideoWriter:
+    """Stream frames (H, W, 3) uint8 into an MP4 and, optionally, a folder of PNG frames.
+
+    Use as a context manager: on a clean exit the files are renamed into place; on an exception (or
+    Ctrl-C) the temporary files are removed and nothing that looks finished is left behind.
+    """
+
+    def __init__(self, path: Path, fps: float, quality: float = 8, frames_dir: Path | None = None):
+        self.path = Path(path)
+        self.fps = fps
+        self.quality = quality
+        self.frames_dir = Path(frames_dir) if frames_dir else None
+        self.partial = self.path.with_name(f".{self.path.name}.partial")
+        self.partial_dir = self.frames_dir.with_name(f".{self.frames_dir.name}.partial") if self.frames_dir else None
+        self.count = 0
+        self._writer = None
+
+    def __enter__(self) -> VideoWriter:
+        if self.partial_dir is not None:
+            shutil.rmtree(self.partial_dir, ignore_errors=True)
+            self.partial_dir.mkdir(parents=True)
+        return self
+
+    def append(self, frame: np.ndarray) -> None:
+        if self._writer is None:
+            height, width = frame.shape[:2]
+            self._writer = imageio_ffmpeg.write_frames(
+                str(self.partial),
+                (width, height),
+                fps=self.fps,
+                quality=self.quality,
+                codec="libx264",
+                pix_fmt_out="yuv420p",
+                macro_block_size=2,
+                output_params=["-f", "mp4", "-movflags", "+faststart"],
+            )
+            self._writer.send(None)
+        self._writer.send(np.ascontiguousarray(frame))
+        if self.partial_dir is not None:
+            Image.fromarray(frame).save(self.partial_dir / f"{self.count:06d}.png")
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if exc_type is None and self.count > 0:
+            os.replace(self.partial, self.path)
+            if self.partial_dir is not None:
+                if self.frames_dir.exists():
+                    shutil.rmtree(self.frames_dir)
+                os.replace(self.partial_dir, self.frames_dir)
+        else:
+            self.partial.unlink(missing_ok=True)
+            if self.partial_dir is not None:
+                shutil.rmtree(self.partial_dir, ignore_errors=True)
+
+
+def write_sidecar(path: Path, data: dict) -> Path:
+    """Write `data` as JSON next to the video (NAME.json), atomically."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(partial, path)
+    return path
+
+
+def read_video(path: Path) -> tuple[list[np.ndarray], dict]:
+    """All frames (H, W, 3) uint8 of a video and its metadata (fps, size); for tests and small files."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = [np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3) for buf in reader]
+    return frames, meta
