@@ -1,0 +1,28 @@
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_base():
+    from artv_cli.engine.model import random_base
+
+    return random_base("tiny", seed=0).unet.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A seeded random tiny ART-V, built from `random_base("tiny", seed=0)`; do not modify in tests."""
+    from artv_cli.engine.model import ARTVModel
+
+    return ARTVModel.random("tiny", seed=0).eval()

@@ -1,0 +1,116 @@
+"""The auto-regressive loop: frame counts, what is computed once, determinism."""
+
+import numpy as np
+import pytest
+import torch
+
+from artv_cli.engine.sampler import SampleSettings, render
+
+
+def count_calls(module):
+    calls = []
+    handle = module.register_forward_hook(lambda *args: calls.append(1))
+    return calls, handle
+
+
+def image():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(1, 3, 64, 64, generator=g) * 2 - 1
+
+
+def test_animate_yields_the_asked_frames_starting_from_the_image(tiny_model):
+    frames = list(render(tiny_model, "a ball", SampleSettings(frames=4, steps=2, seed=0), image=image()))
+    assert len(frames) == 4
+    assert all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in frames)
+    expected0 = tiny_model.decode_latents(tiny_model.encode_images(image()))[0]
+    assert np.array_equal(frames[0], expected0)
+
+
+def test_work_done_once_per_frame_video_and_prompt_not_per_step(tiny_model):
+    frames, steps = 4, 5
+    adapter, h1 = count_calls(tiny_model.cond.adapter)
+    mask_adapter, h2 = count_calls(tiny_model.mask_cond.adapter)
+    anchor, h3 = count_calls(tiny_model.cond.anchor_stem)
+    text, h4 = count_calls(tiny_model.text_encoder)
+    unet, h5 = count_calls(tiny_model.unet)
+    try:
+        list(render(tiny_model, "a ball", SampleSettings(frames=frames, steps=steps), image=image()))
+    finally:
+        for h in (h1, h2, h3, h4, h5):
+            h.remove()
+    # adapter: once for the blank references of the guidance branch, then once per generated frame
+    assert len(adapter) == len(mask_adapter) == 1 + (frames - 1)
+    assert len(anchor) == 2  # the anchor and the blank anchor, once per video
+    assert len(text) == 1  # prompt and empty prompt in one call, once per prompt
+    assert len(unet) == (frames - 1) * steps  # all guidance branches in one forward per step
+
+
+def test_branches_batched_and_zero_weights_skipped(tiny_model):
+    settings = SampleSettings(frames=3, steps=2)
+    from artv_cli.engine.sampler import RenderState
+
+    state = RenderState()
+    list(render(tiny_model, "a ball", settings, image=image(), state=state))
+    assert state.counters["unet_rows"] == 2 * 2 * 4  # frames 1, 2 x steps x (full, no text, no ref, no anchor)
+    assert state.counters["mask_rows"] == 2 * 2 * 3  # the no-ref branch has its static path off
+    settings = SampleSettings(frames=3, steps=2, guidance_text=0, guidance_ref=0, guidance_anchor=0)
+    state = RenderState()
+    list(render(tiny_model, "a ball", settings, image=image(), state=state))
+    assert state.counters["unet_rows"] == 2 * 2 * 1  # only the full branch
+
+
+def test_text_only_frame_zero_uses_blank_references_and_no_mask(tiny_model):
+    from artv_cli.engine.sampler import RenderState
+
+    state = RenderState()
+    frames = list(render(tiny_model, "a ball", SampleSettings(frames=1, steps=3), state=state))
+    assert len(frames) == 1
+    assert state.counters["mask_rows"] == 0  # the static path is off without references
+    assert state.counters["unet_rows"] == 3 * 2  # full and no-text; no-ref and no-anchor are already blank
+    assert state.anchor is not None and torch.equal(state.anchor, state.prev)  # frame 0 becomes the anchor
+
+
+def test_same_seed_same_frames_other_seed_other_frames(tiny_model):
+    def run(seed, **kw):
+        return np.stack(list(render(tiny_model, "a ball", SampleSettings(frames=3, steps=3, seed=seed, **kw))))
+
+    first = run(7)
+    assert np.array_equal(first, run(7))
+    assert not np.array_equal(first, run(8))
+    dpm = run(7, scheduler="dpm++")
+    assert np.array_equal(dpm, run(7, scheduler="dpm++"))
+
+
+def test_state_stays_two_latents_and_anchor(tiny_model):
+    from artv_cli.engine.sampler import RenderState
+
+    state = RenderState()
+    for _ in render(tiny_model, "a ball", SampleSettings(frames=6, steps=1), image=image(), state=state):
+        pass
+    assert state.frames_done == 6
+    assert state.prev.shape == state.prev2.shape == state.anchor.shape == (1, 4, 8, 8)
+    assert not torch.equal(state.prev, state.prev2)
+
+
+def test_continuing_from_a_state_conditions_on_its_last_frames(tiny_model):
+    """A later segment starts from the previous segment's last two latents (the story command builds on this)."""
+    from artv_cli.engine.sampler import RenderState
+
+    state = RenderState()
+    list(render(tiny_model, "a ball", SampleSettings(frames=3, steps=1), image=image(), state=state))
+    prev = state.prev.clone()
+    seen = []
+    handle = tiny_model.cond.adapter.register_forward_hook(lambda m, args, out: seen.append(args[0].clone()))
+    try:
+        list(render(tiny_model, "the ball stops", SampleSettings(frames=4, steps=1, noise_level=0), state=state))
+    finally:
+        handle.remove()
+    assert state.frames_done == 4
+    assert torch.equal(seen[-1][:, :4], prev)  # noise_level 0: the clean z^{i-1} went into the adapter
+
+
+@pytest.mark.parametrize("size", [(64, 64), (96, 64)])
+def test_sizes(tiny_model, size):
+    width, height = size
+    frames = list(render(tiny_model, "x", SampleSettings(frames=2, steps=1, width=width, height=height)))
+    assert frames[1].shape == (height, width, 3)
