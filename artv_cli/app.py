@@ -27,15 +27,21 @@ app.command("animate")(animate)
 app.command("generate")(generate)
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from artv_cli import __version__
 
         print(f"artv {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
+    """ART-V: auto-regressive text-to-video with diffusion models."""
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ def debug() -> bool:
 
 
 class ArtvGroup(TyperGroup):
-    """Turns the project's errors into one line plus the fix, exit code 2 (a traceback only with ARTV_DEBUG=1)."""
+    """Turns the project's errors into one line plus the fix, exit code 2 (traceback with ARTV_DEBUG=1)."""
 
     def invoke(self, ctx: click.Context):
         try:

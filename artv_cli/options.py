@@ -32,7 +32,9 @@ Size = Annotated[
     typer.Option(help="Output size, WIDTHxHEIGHT or one number for a square. [default: the model's size]"),
 ]
 Steps = Annotated[int, typer.Option(help="Denoising steps per frame.")]
-Scheduler = Annotated[SchedulerName, typer.Option(help="Sampler: DDIM, or DPM-Solver++ (good at fewer steps).")]
+Scheduler = Annotated[
+    SchedulerName, typer.Option(help="Sampler: DDIM, or DPM-Solver++ (good at fewer steps).")
+]
 Seed = Annotated[int | None, typer.Option(help="Seed; the same seed gives the same video. [default: random]")]
 GuidanceText = Annotated[
     float | None, typer.Option(help="Text guidance weight w_txt; 0 skips the branch. [default: model's, 6.5]")
@@ -45,13 +47,17 @@ GuidanceAnchor = Annotated[
 ]
 NoiseLevel = Annotated[
     int | None,
-    typer.Option(help="Noise step t_test added to references and anchor (0 = clean). [default: model's, 200]"),
+    typer.Option(
+        help="Noise step t_test added to references and anchor (0 = clean). [default: model's, 200]"
+    ),
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 Dtype = Annotated[DtypeName, typer.Option(help="Weights' precision; auto = fp32 on CPU, bf16/fp16 on GPU.")]
 Out = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="Output .mp4 path (overwritten if it exists). [default: a new name here]"),
+    typer.Option(
+        "--out", "-o", help="Output .mp4 path (overwritten if it exists). [default: a new name here]"
+    ),
 ]
 Quality = Annotated[float, typer.Option(help="Video quality from 1 to 10 (H.264 CRF 45 to 0).")]
 FramesDir = Annotated[Path | None, typer.Option(help="Also write every frame as PNG into this folder.")]

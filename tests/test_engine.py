@@ -121,7 +121,9 @@ def test_batched_branches_equal_separate_forwards(tiny_model):
                 z_ref=cond.z_ref[i : i + 1],
                 static=cond.static[i : i + 1],
             )
-            torch.testing.assert_close(batched[i : i + 1], tiny_model.predict_noise(z_t[i : i + 1], t, one), atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(
+                batched[i : i + 1], tiny_model.predict_noise(z_t[i : i + 1], t, one), atol=1e-5, rtol=1e-4
+            )
 
 
 def test_zero_guidance_weights_give_the_full_branch():
@@ -131,7 +133,9 @@ def test_zero_guidance_weights_give_the_full_branch():
     expected = e_full + 6.5 * (e_full - e_nt) + 0.25 * (e_full - e_nr) + 0.25 * (e_full - e_na)
     torch.testing.assert_close(guided_epsilon(e_full, e_nt, e_nr, e_na, 6.5, 0.25, 0.25), expected)
     # a branch not computed (None) contributes nothing
-    torch.testing.assert_close(guided_epsilon(e_full, e_nt, None, None, 6.5, 0.25, 0.25), e_full + 6.5 * (e_full - e_nt))
+    torch.testing.assert_close(
+        guided_epsilon(e_full, e_nt, None, None, 6.5, 0.25, 0.25), e_full + 6.5 * (e_full - e_nt)
+    )
 
 
 def test_noise_and_v_conversion_are_consistent():

@@ -51,7 +51,9 @@ def test_branches_batched_and_zero_weights_skipped(tiny_model):
 
     state = RenderState()
     list(render(tiny_model, "a ball", settings, image=image(), state=state))
-    assert state.counters["unet_rows"] == 2 * 2 * 4  # frames 1, 2 x steps x (full, no text, no ref, no anchor)
+    assert (
+        state.counters["unet_rows"] == 2 * 2 * 4
+    )  # frames 1, 2 x steps x (full, no text, no ref, no anchor)
     assert state.counters["mask_rows"] == 2 * 2 * 3  # the no-ref branch has its static path off
     settings = SampleSettings(frames=3, steps=2, guidance_text=0, guidance_ref=0, guidance_anchor=0)
     state = RenderState()
@@ -72,7 +74,9 @@ def test_text_only_frame_zero_uses_blank_references_and_no_mask(tiny_model):
 
 def test_same_seed_same_frames_other_seed_other_frames(tiny_model):
     def run(seed, **kw):
-        return np.stack(list(render(tiny_model, "a ball", SampleSettings(frames=3, steps=3, seed=seed, **kw))))
+        return np.stack(
+            list(render(tiny_model, "a ball", SampleSettings(frames=3, steps=3, seed=seed, **kw)))
+        )
 
     first = run(7)
     assert np.array_equal(first, run(7))
@@ -93,7 +97,7 @@ def test_state_stays_two_latents_and_anchor(tiny_model):
 
 
 def test_continuing_from_a_state_conditions_on_its_last_frames(tiny_model):
-    """A later segment starts from the previous segment's last two latents (the story command builds on this)."""
+    """A later segment starts from the previous segment's last two latents (story builds on this)."""
     from artv_cli.engine.sampler import RenderState
 
     state = RenderState()
@@ -102,7 +106,11 @@ def test_continuing_from_a_state_conditions_on_its_last_frames(tiny_model):
     seen = []
     handle = tiny_model.cond.adapter.register_forward_hook(lambda m, args, out: seen.append(args[0].clone()))
     try:
-        list(render(tiny_model, "the ball stops", SampleSettings(frames=4, steps=1, noise_level=0), state=state))
+        list(
+            render(
+                tiny_model, "the ball stops", SampleSettings(frames=4, steps=1, noise_level=0), state=state
+            )
+        )
     finally:
         handle.remove()
     assert state.frames_done == 4

@@ -44,9 +44,24 @@ def animate(
     """
     run_render(
         RenderOptions(
-            prompt=prompt, image=image, model=model, frames=frames, fps=fps, size=size, steps=steps,
-            scheduler=scheduler.value, seed=seed, guidance_text=guidance_text, guidance_ref=guidance_ref,
-            guidance_anchor=guidance_anchor, noise_level=noise_level, device=device, dtype=dtype.value,
-            out=out, quality=quality, frames_dir=frames_dir, json=json,
+            prompt=prompt,
+            image=image,
+            model=model,
+            frames=frames,
+            fps=fps,
+            size=size,
+            steps=steps,
+            scheduler=scheduler.value,
+            seed=seed,
+            guidance_text=guidance_text,
+            guidance_ref=guidance_ref,
+            guidance_anchor=guidance_anchor,
+            noise_level=noise_level,
+            device=device,
+            dtype=dtype.value,
+            out=out,
+            quality=quality,
+            frames_dir=frames_dir,
+            json=json,
         )
     )

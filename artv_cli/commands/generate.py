@@ -42,9 +42,24 @@ def generate(
     """
     run_render(
         RenderOptions(
-            prompt=prompt, image=None, model=model, frames=frames, fps=fps, size=size, steps=steps,
-            scheduler=scheduler.value, seed=seed, guidance_text=guidance_text, guidance_ref=guidance_ref,
-            guidance_anchor=guidance_anchor, noise_level=noise_level, device=device, dtype=dtype.value,
-            out=out, quality=quality, frames_dir=frames_dir, json=json,
+            prompt=prompt,
+            image=None,
+            model=model,
+            frames=frames,
+            fps=fps,
+            size=size,
+            steps=steps,
+            scheduler=scheduler.value,
+            seed=seed,
+            guidance_text=guidance_text,
+            guidance_ref=guidance_ref,
+            guidance_anchor=guidance_anchor,
+            noise_level=noise_level,
+            device=device,
+            dtype=dtype.value,
+            out=out,
+            quality=quality,
+            frames_dir=frames_dir,
+            json=json,
         )
     )

@@ -63,7 +63,9 @@ class RenderOptions:
 def parse_size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", text)
     if not match:
-        raise ArtvError(f"--size {text!r} is not a size", "write WIDTHxHEIGHT, such as 512x320, or one number")
+        raise ArtvError(
+            f"--size {text!r} is not a size", "write WIDTHxHEIGHT, such as 512x320, or one number"
+        )
     width = int(match.group(1))
     height = int(match.group(2) or width)
     return width, height
@@ -71,6 +73,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def check_size(width: int, height: int, multiple: int, model: str) -> None:
     if width % multiple or height % multiple or width < multiple or height < multiple:
+
         def near(v: int) -> int:
             return max(multiple, round(v / multiple) * multiple)
 
@@ -83,8 +86,10 @@ def check_size(width: int, height: int, multiple: int, model: str) -> None:
 def size_for_aspect(width: int, height: int, native: int, multiple: int) -> tuple[int, int]:
     """The image's aspect ratio at about the model's native area, in multiples the UNet can take."""
     scale = (native * native / (width * height)) ** 0.5
-    return (max(multiple, round(width * scale / multiple) * multiple),
-            max(multiple, round(height * scale / multiple) * multiple))
+    return (
+        max(multiple, round(width * scale / multiple) * multiple),
+        max(multiple, round(height * scale / multiple) * multiple),
+    )
 
 
 def default_out(prompt: str, seed: int) -> Path:
@@ -99,7 +104,10 @@ def default_out(prompt: str, seed: int) -> Path:
 
 def check_out(out: Path) -> None:
     if out.suffix.lower() != ".mp4":
-        raise ArtvError(f"--out {out}: the video is written as MP4", f"give a name ending in .mp4, such as {out.with_suffix('.mp4')}")
+        raise ArtvError(
+            f"--out {out}: the video is written as MP4",
+            f"give a name ending in .mp4, such as {out.with_suffix('.mp4')}",
+        )
     if out.is_dir():
         raise ArtvError(f"--out {out} is a folder", f"give a file name, such as {out / 'video.mp4'}")
     parent = out.parent
@@ -110,23 +118,36 @@ def check_out(out: Path) -> None:
         probe.unlink()
     except OSError as error:
         raise ArtvError(
-            f"cannot write to {parent} ({error.strerror or error})", "choose another --out in a writable folder"
+            f"cannot write to {parent} ({error.strerror or error})",
+            "choose another --out in a writable folder",
         ) from None
 
 
 def check_numbers(opts: RenderOptions) -> None:
     if opts.frames < 1:
-        raise ArtvError(f"--frames must be at least 1 (got {opts.frames})", "ask for 1 or more frames, such as --frames 16")
+        raise ArtvError(
+            f"--frames must be at least 1 (got {opts.frames})",
+            "ask for 1 or more frames, such as --frames 16",
+        )
     if opts.steps < 1:
-        raise ArtvError(f"--steps must be at least 1 (got {opts.steps})", "use --steps 25 (or 10-15 with --scheduler dpm++)")
+        raise ArtvError(
+            f"--steps must be at least 1 (got {opts.steps})",
+            "use --steps 25 (or 10-15 with --scheduler dpm++)",
+        )
     if opts.fps <= 0:
         raise ArtvError(f"--fps must be positive (got {opts.fps:g})", "use --fps 8, for example")
     if not 1 <= opts.quality <= 10:
-        raise ArtvError(f"--quality must be between 1 and 10 (got {opts.quality:g})", "use --quality 8, for example")
+        raise ArtvError(
+            f"--quality must be between 1 and 10 (got {opts.quality:g})", "use --quality 8, for example"
+        )
     if opts.noise_level is not None and not 0 <= opts.noise_level <= 999:
-        raise ArtvError(f"--noise-level must be a step from 0 to 999 (got {opts.noise_level})", "use --noise-level 200")
+        raise ArtvError(
+            f"--noise-level must be a step from 0 to 999 (got {opts.noise_level})", "use --noise-level 200"
+        )
     if not opts.prompt.strip() and opts.image is None:
-        raise ArtvError("the prompt is empty", 'say what the video shows, such as "a red ball rolls to the right"')
+        raise ArtvError(
+            "the prompt is empty", 'say what the video shows, such as "a red ball rolls to the right"'
+        )
 
 
 def run_render(opts: RenderOptions) -> None:
@@ -139,7 +160,8 @@ def run_render(opts: RenderOptions) -> None:
     image = load_image(opts.image) if opts.image is not None else None
     if opts.model is None:
         err.print(
-            f"note: no trained default model ships yet; using {DEFAULT_MODEL} (random weights: expect noise). "
+            f"note: no trained default model ships yet; using {DEFAULT_MODEL} "
+            "(random weights: expect noise). "
             "Give --model FOLDER for a trained one.",
             soft_wrap=True,
         )
@@ -171,7 +193,9 @@ def run_render(opts: RenderOptions) -> None:
 
     device = resolve_device(opts.device)
     dtype = resolve_dtype(opts.dtype, device)
-    err.print(f"model {ref.name} on {device} ({str(dtype).removeprefix('torch.')}), seed {seed}, {width}x{height}")
+    err.print(
+        f"model {ref.name} on {device} ({str(dtype).removeprefix('torch.')}), seed {seed}, {width}x{height}"
+    )
     started = time.perf_counter()
     model = load_model(ref, device, dtype)
     load_seconds = time.perf_counter() - started
@@ -189,7 +213,14 @@ def run_render(opts: RenderOptions) -> None:
         seed=seed,
     )
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     made = opts.frames - (1 if image is not None else 0)
     progress = Progress(
@@ -249,9 +280,21 @@ def run_render(opts: RenderOptions) -> None:
     write_sidecar(sidecar, record)
     err.print(f"wrote {writer.count} frames to {out} in {elapsed:.1f} s")
     if opts.json:
-        print(json.dumps({"video": str(out), "sidecar": str(sidecar), "frames": writer.count,
-                          "width": width, "height": height, "fps": opts.fps, "seed": seed,
-                          "frames_dir": record["frames_dir"], "seconds": round(elapsed, 3)}))
+        print(
+            json.dumps(
+                {
+                    "video": str(out),
+                    "sidecar": str(sidecar),
+                    "frames": writer.count,
+                    "width": width,
+                    "height": height,
+                    "fps": opts.fps,
+                    "seed": seed,
+                    "frames_dir": record["frames_dir"],
+                    "seconds": round(elapsed, 3),
+                }
+            )
+        )
     else:
         print(out)
 

@@ -46,7 +46,9 @@ def load_image(path: str | Path) -> LoadedImage:
     """Open an image file as 8-bit RGB, honouring EXIF rotation, flattening transparency, scaling 16-bit."""
     path = Path(path)
     if not path.exists():
-        raise ArtvError(f"image {path} does not exist", "check the path, or use `artv generate` for text only")
+        raise ArtvError(
+            f"image {path} does not exist", "check the path, or use `artv generate` for text only"
+        )
     if path.is_dir():
         raise ArtvError(f"image {path} is a folder", "give an image file (PNG, JPEG, WebP)")
     try:
@@ -56,7 +58,9 @@ def load_image(path: str | Path) -> LoadedImage:
     except UnidentifiedImageError:
         raise ArtvError(f"{path} is not an image that can be read", "give a PNG, JPEG or WebP file") from None
     except OSError as err:
-        raise ArtvError(f"cannot read image {path} ({err.strerror or err})", "check its permissions") from None
+        raise ArtvError(
+            f"cannot read image {path} ({err.strerror or err})", "check its permissions"
+        ) from None
 
     notices: list[str] = []
     rotated = ImageOps.exif_transpose(image)

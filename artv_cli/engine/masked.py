@@ -11,7 +11,10 @@ def add_noise(z: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor) -> 
 
 
 def static_noise(z_t: torch.Tensor, z_ref: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
-    """eps_static = (z_t - sigma_t * z_ref) / lambda_t: the noise under which the clean frame is z_ref (Eq. 6)."""
+    """eps_static = (z_t - sigma_t * z_ref) / lambda_t, the noise under which the clean frame is z_ref.
+
+    The paper approximates it loosely as y_ref - y_t (Eq. 6); this is the exact form (METHOD.md).
+    """
     z_t, z_ref, alpha_bar = z_t.float(), z_ref.float(), alpha_bar.float()
     return (z_t - alpha_bar.sqrt() * z_ref) / (1 - alpha_bar).sqrt()
 

@@ -189,7 +189,9 @@ class ARTVModel:
             unet = UNet2DConditionModel.from_config(art_v_unet_config(base_config))
             missing, unexpected = unet.load_state_dict(base.unet.state_dict(), strict=False)
             if unexpected or any(not k.startswith("class_embedding.") for k in missing):
-                raise ArtvError(f"the base UNet does not fit ART-V (missing {missing}, unexpected {unexpected})")
+                raise ArtvError(
+                    f"the base UNet does not fit ART-V (missing {missing}, unexpected {unexpected})"
+                )
             zero_noise_level_embedding(unet)
             install_anchor_attention(unet, token_dim)
             mask_unet = UNet2DConditionModel.from_config(
@@ -231,7 +233,9 @@ class ARTVModel:
     def random(cls, preset: str = "tiny", seed: int = 0) -> ARTVModel:
         """A seeded random ART-V of a preset's shapes (`tiny` for tests, `sd21` for benchmarks)."""
         base = random_base(preset, seed=seed)
-        return cls.from_base_model(base, PRESETS[preset].artv_config(), seed=seed + 1, name=f"{preset}-random")
+        return cls.from_base_model(
+            base, PRESETS[preset].artv_config(), seed=seed + 1, name=f"{preset}-random"
+        )
 
     @classmethod
     def from_base(cls, folder: str | Path, config: ARTVConfig | None = None, seed: int = 0) -> ARTVModel:
@@ -277,7 +281,9 @@ class ARTVModel:
             unet_config = art_v_unet_config(UNet2DConditionModel.load_config(folder / name))
             unet = UNet2DConditionModel.from_config(unet_config)
             install_anchor_attention(unet, unet_config["cross_attention_dim"])
-            unet.load_state_dict(load_file(folder / name / "diffusion_pytorch_model.safetensors"), strict=True)
+            unet.load_state_dict(
+                load_file(folder / name / "diffusion_pytorch_model.safetensors"), strict=True
+            )
             unets.append(unet)
         return cls(
             config=config,
@@ -336,7 +342,7 @@ class ARTVModel:
         return self.text_encoder(ids.to(self.device))[0]
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Latents (B, 4, H/8, W/8) of images (B, 3, H, W) in [-1, 1]; the posterior mean, so no noise is drawn."""
+        """Latents (B, 4, H/8, W/8) of images (B, 3, H, W) in [-1, 1]: the posterior mean, no noise drawn."""
         posterior = self.vae.encode(pixels.to(self.device, self.vae.dtype)).latent_dist
         return posterior.mean * self.vae.config.scaling_factor
 
@@ -348,9 +354,9 @@ class ARTVModel:
 
     # ----- one noise prediction -------------------------------------------------------------------
     def predict_noise(self, z_t: torch.Tensor, t: torch.Tensor, cond: Conditions) -> torch.Tensor:
-        """eps_hat (B, 4, h, w) in fp32: m * eps_static + (1 - m) * eps_dynamic (Eq. 7), m := 0 where static is off.
+        """eps_hat (B, 4, h, w) in fp32: m * eps_static + (1 - m) * eps_dynamic (Eq. 7).
 
-        Phi_mask runs only on the rows whose static path is on.
+        m := 0 on rows whose static path is off (no references); Phi_mask runs only on the other rows.
         """
         dtype = self.dtype
         alpha_bar = self.scheduler.alphas_cumprod.to(self.device)[t].float()
@@ -382,5 +388,7 @@ class ARTVModel:
         )
         mask = torch.sigmoid(logits.float())
         eps = eps_dynamic.clone()
-        eps[rows] = masked_epsilon(mask, static_noise(z_t[rows], cond.z_ref[rows], ab_rows), eps_dynamic[rows])
+        eps[rows] = masked_epsilon(
+            mask, static_noise(z_t[rows], cond.z_ref[rows], ab_rows), eps_dynamic[rows]
+        )
         return eps

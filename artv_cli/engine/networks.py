@@ -58,7 +58,7 @@ class ConditionEncoder(ModelMixin, ConfigMixin):
 
     def reference_features(self, refs: torch.Tensor) -> list[torch.Tensor]:
         """Adapter features, one per UNet level, from refs (B, 8, h, w)."""
-        return [out(f) for out, f in zip(self.adapter_out, self.adapter(refs))]
+        return [out(f) for out, f in zip(self.adapter_out, self.adapter(refs), strict=True)]
 
     def anchor_tokens(self, anchor: torch.Tensor) -> torch.Tensor:
         """Anchor tokens (B, grid*grid, token_dim) from the anchor latent (B, 4, h, w)."""

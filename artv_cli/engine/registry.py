@@ -47,7 +47,9 @@ def resolve_model(spec: str) -> ModelRef:
             unet = json.loads((folder / "unet" / "config.json").read_text())
             vae = json.loads((folder / "vae" / "config.json").read_text())
         except (OSError, KeyError, ValueError) as err:
-            raise ArtvError(f"model folder {folder} is damaged ({err})", "re-export or re-download it") from None
+            raise ArtvError(
+                f"model folder {folder} is damaged ({err})", "re-export or re-download it"
+            ) from None
         multiple = 2 ** (len(vae["block_out_channels"]) - 1) * 2 ** (len(unet["block_out_channels"]) - 1)
         return ModelRef(str(folder), None, folder, native, multiple)
     names = ", ".join(RANDOM_MODELS)

@@ -82,7 +82,7 @@ def augment(model: ARTVModel, z: torch.Tensor, level: int, generator: torch.Gene
 def _cat(parts: list) -> torch.Tensor | list[torch.Tensor]:
     if isinstance(parts[0], torch.Tensor):
         return torch.cat(parts)
-    return [torch.cat(level) for level in zip(*parts)]
+    return [torch.cat(level) for level in zip(*parts, strict=True)]
 
 
 @torch.inference_mode()
@@ -120,13 +120,18 @@ def render(
     # 3. Anchor tokens, once per video: the augmented anchor, and a blank one for the no-anchor branch.
     blank = torch.zeros(1, 4, h, w, device=device)
     tokens = {
-        "blank": (model.cond.anchor_tokens(blank.to(model.dtype)), model.mask_cond.anchor_tokens(blank.to(model.dtype)))
+        "blank": (
+            model.cond.anchor_tokens(blank.to(model.dtype)),
+            model.mask_cond.anchor_tokens(blank.to(model.dtype)),
+        )
     }
     if state.anchor is not None:
         z_a = augment(model, state.anchor, settings.noise_level, generator).to(model.dtype)
         tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
     blank_refs = torch.zeros(1, 8, h, w, device=device, dtype=model.dtype)
-    features = {"blank": (model.cond.reference_features(blank_refs), model.mask_cond.reference_features(blank_refs))}
+    features = {
+        "blank": (model.cond.reference_features(blank_refs), model.mask_cond.reference_features(blank_refs))
+    }
     state.counters["adapter_calls"] += 1
 
     while state.frames_done < settings.frames:
@@ -136,8 +141,10 @@ def render(
         has_refs, has_anchor = state.prev is not None, state.anchor is not None
         if has_refs:
             refs = torch.cat(
-                [augment(model, state.prev, settings.noise_level, generator),
-                 augment(model, state.prev2, settings.noise_level, generator)],
+                [
+                    augment(model, state.prev, settings.noise_level, generator),
+                    augment(model, state.prev2, settings.noise_level, generator),
+                ],
                 dim=1,
             ).to(model.dtype)  # (1, 8, h, w)
             features["refs"] = (model.cond.reference_features(refs), model.mask_cond.reference_features(refs))
@@ -176,7 +183,7 @@ def render(
             eps = model.predict_noise(z_in, t, cond)
             state.counters["unet_rows"] += len(rows)
             state.counters["mask_rows"] += int(cond.static.sum())
-            parts = dict(zip(branches, eps.chunk(len(rows))))
+            parts = dict(zip(branches, eps.chunk(len(rows)), strict=True))
             eps = guided_epsilon(
                 parts["full"],
                 parts.get("no_text"),

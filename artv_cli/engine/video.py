@@ -29,7 +29,9 @@ class VideoWriter:
         self.quality = quality
         self.frames_dir = Path(frames_dir) if frames_dir else None
         self.partial = self.path.with_name(f".{self.path.name}.partial")
-        self.partial_dir = self.frames_dir.with_name(f".{self.frames_dir.name}.partial") if self.frames_dir else None
+        self.partial_dir = (
+            self.frames_dir.with_name(f".{self.frames_dir.name}.partial") if self.frames_dir else None
+        )
         self.count = 0
         self._writer = None
 

@@ -1,0 +1,290 @@
+"""`artv animate` and `artv generate` end to end, as a user sees them: files, exit codes, messages."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from artv_cli.app import app
+from artv_cli.engine.video import read_video
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "red-ball.png"
+FAST = ["--model", "tiny-random", "--steps", "2", "--seed", "3"]
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def invoke(runner, args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_animate_writes_a_video_with_the_asked_frames_size_and_fps(runner, tmp_path):
+    out = tmp_path / "ball.mp4"
+    result = invoke(
+        runner, ["animate", EXAMPLE, "a red ball rolls right", *FAST, "--frames", 5, "--fps", 12, "-o", out]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out)
+    frames, meta = read_video(out)
+    assert len(frames) == 5
+    assert meta["size"] == (64, 64)
+    assert meta["fps"] == pytest.approx(12)
+    assert "frame 5/5" in result.stderr
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["command"] == "animate"
+    assert sidecar["prompt"] == "a red ball rolls right"
+    assert sidecar["settings"]["frames"] == 5
+    assert sidecar["settings"]["seed"] == 3
+    assert sidecar["settings"]["steps"] == 2
+    assert sidecar["settings"]["noise_level"] == 200
+    assert sidecar["settings"]["guidance_text"] == 6.5
+    assert sidecar["model"] == "tiny-random"
+    assert sidecar["fps"] == 12
+    assert sidecar["versions"]["torch"]
+    assert leftovers(tmp_path) == ["ball.json", "ball.mp4"]
+
+
+def test_generate_json_output_and_png_frames(runner, tmp_path):
+    out = tmp_path / "sq.mp4"
+    frames_dir = tmp_path / "frames"
+    result = invoke(
+        runner,
+        [
+            "generate",
+            "a blue square slides up",
+            *FAST,
+            "--frames",
+            3,
+            "--size",
+            "96x64",
+            "-o",
+            out,
+            "--frames-dir",
+            frames_dir,
+            "--json",
+            "--scheduler",
+            "dpm++",
+            "--guidance-ref",
+            0,
+            "--noise-level",
+            100,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["video"] == str(out) and info["frames"] == 3 and (info["width"], info["height"]) == (96, 64)
+    frames, meta = read_video(out)
+    assert len(frames) == 3 and meta["size"] == (96, 64)
+    pngs = sorted(frames_dir.glob("*.png"))
+    assert len(pngs) == 3 and Image.open(pngs[0]).size == (96, 64)
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["command"] == "generate" and sidecar["image"] is None
+    assert sidecar["settings"]["scheduler"] == "dpm++"
+    assert sidecar["settings"]["guidance_ref"] == 0
+    assert sidecar["settings"]["noise_level"] == 100
+
+
+def test_same_seed_same_video_from_the_cli(runner, tmp_path):
+    paths = []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        out = tmp_path / f"{name}.mp4"
+        args = ["generate", "a ball", "--model", "tiny-random", "--steps", 2, "--frames", 2, "--seed", seed]
+        result = invoke(runner, [*args, "--frames-dir", tmp_path / name, "-o", out])
+        assert result.exit_code == 0, result.output
+        paths.append(sorted((tmp_path / name).glob("*.png")))
+    load = [np.stack([np.asarray(Image.open(p)) for p in ps]) for ps in paths]
+    assert np.array_equal(load[0], load[1])
+    assert not np.array_equal(load[0], load[2])
+
+
+def test_default_output_name_and_model_notice(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "A Green Ball!", "--steps", 1, "--frames", 1, "--seed", 9]
+    first = invoke(runner, args)
+    second = invoke(runner, args)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert first.stdout.strip() == "a-green-ball-9.mp4"
+    assert second.stdout.strip() == "a-green-ball-9-1.mp4"  # never overwrites a video it did not name
+    assert "no trained default model" in first.stderr
+
+
+def test_animate_takes_the_image_aspect_ratio(runner, tmp_path):
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (200, 100), (200, 30, 30)).save(wide)
+    out = tmp_path / "w.mp4"
+    result = invoke(runner, ["animate", wide, "x", *FAST, "--frames", 2, "-o", out])
+    assert result.exit_code == 0, result.output
+    assert read_video(out)[1]["size"] == (96, 48)
+    assert "follows the image's aspect" in result.stderr
+
+
+def odd_images(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Images that must work, each with the notice it must produce."""
+    rgba = Image.new("RGBA", (64, 64), (255, 0, 0, 0))
+    rgba.paste((0, 0, 255, 255), (16, 16, 48, 48))
+    grey = Image.new("L", (64, 64), 128)
+    deep = Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16))
+    rotated = Image.new("RGB", (32, 64), (0, 200, 0))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees
+    paths = {
+        "rgba": (folder / "rgba.png", "transparency flattened onto white"),
+        "grey": (folder / "grey.png", "greyscale image used as RGB"),
+        "16bit": (folder / "deep.png", "16-bit image reduced to 8 bits"),
+        "exif": (folder / "rot.jpg", "rotated by its EXIF orientation"),
+        "big": (folder / "big.png", "resized from 128x128 to 64x64"),
+    }
+    rgba.save(paths["rgba"][0])
+    grey.save(paths["grey"][0])
+    deep.save(paths["16bit"][0])
+    rotated.save(paths["exif"][0], exif=exif)
+    Image.new("RGB", (128, 128), (9, 9, 9)).save(paths["big"][0])
+    return paths
+
+
+@pytest.mark.parametrize("kind", ["rgba", "grey", "16bit", "exif", "big"])
+def test_unusual_images_work_with_a_notice(runner, tmp_path, kind):
+    path, notice = odd_images(tmp_path)[kind]
+    out = tmp_path / "v.mp4"
+    result = invoke(runner, ["animate", path, "x", *FAST, "--frames", 2, "--size", 64, "-o", out])
+    assert result.exit_code == 0, result.output
+    assert notice in result.stderr
+    assert len(read_video(out)[0]) == 2
+
+
+def write_bad_files(tmp: Path) -> None:
+    (tmp / "notes.png").write_text("this is not a picture")
+    Image.new("RGB", (64, 64)).save(tmp / "good.png")
+    data = (tmp / "good.png").read_bytes()
+    (tmp / "cut.png").write_bytes(data[: len(data) // 2])
+    (tmp / "a_file").write_text("x")
+
+
+def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
+    out = tmp / "v.mp4"
+    return {
+        "missing image": (["animate", tmp / "nope.png", "x", "-o", out], "does not exist"),
+        "folder as image": (["animate", tmp, "x", "-o", out], "is a folder"),
+        "not an image": (["animate", tmp / "notes.png", "x", "-o", out], "is not an image that can be read"),
+        "truncated image": (["animate", tmp / "cut.png", "x", "-o", out], "cannot read image"),
+        "size": (["generate", "x", "--size", "100x100", "-o", out], "multiples of 16 pixels"),
+        "size text": (["generate", "x", "--size", "big", "-o", out], "is not a size"),
+        "zero frames": (["generate", "x", "--frames", 0, "-o", out], "--frames must be at least 1"),
+        "negative frames": (
+            ["animate", tmp / "good.png", "x", "--frames", -3, "-o", out],
+            "--frames must be at least 1",
+        ),
+        "zero steps": (["generate", "x", "--steps", 0, "-o", out], "--steps must be at least 1"),
+        "quality": (["generate", "x", "--quality", 11, "-o", out], "--quality must be between 1 and 10"),
+        "noise level": (["generate", "x", "--noise-level", 1000, "-o", out], "--noise-level must be a step"),
+        "unwritable out": (["generate", "x", "-o", tmp / "a_file" / "v.mp4"], "cannot write to"),
+        "not mp4": (["generate", "x", "-o", tmp / "v.avi"], "give a name ending in .mp4"),
+        "unknown model": (["generate", "x", "--model", "sd99", "-o", out], "unknown model 'sd99'"),
+        "missing model folder": (["generate", "x", "--model", "./runs/none", "-o", out], "does not exist"),
+        "not a model folder": (["generate", "x", "--model", tmp, "-o", out], "is not an ART-V model folder"),
+        "no cuda": (["generate", "x", "--device", "cuda", "-o", out], "no CUDA device is visible"),
+        "empty prompt": (["generate", "  ", "-o", out], "the prompt is empty"),
+    }
+
+
+@pytest.mark.parametrize("case", list(bad_inputs(Path("/nonexistent"))))
+def test_bad_input_is_one_line_exit_2_and_no_output(runner, tmp_path, case):
+    if case == "no cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is visible")
+    write_bad_files(tmp_path)
+    args, message = bad_inputs(tmp_path)[case]
+    before = set(tmp_path.rglob("*"))
+    if "--model" not in args:
+        args = [*args, "--model", "tiny-random"]
+    result = invoke(runner, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("error: ") and lines[-1].lstrip().startswith("fix: ")
+    assert len(lines) == 2  # the problem, then its fix
+    assert set(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_debug_env_shows_the_traceback(runner, tmp_path):
+    result = invoke(
+        runner, ["generate", "x", "--frames", 0, "-o", tmp_path / "v.mp4"], env={"ARTV_DEBUG": "1"}
+    )
+    assert result.exit_code != 0
+    assert result.exception is not None and "frames" in str(result.exception)
+
+
+def test_interrupted_render_leaves_no_complete_looking_file(runner, tmp_path, monkeypatch):
+    import artv_cli.engine.sampler as sampler
+
+    real = sampler.render
+
+    def interrupted(*args, **kwargs):
+        for i, frame in enumerate(real(*args, **kwargs)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield frame
+
+    monkeypatch.setattr(sampler, "render", interrupted)
+    out = tmp_path / "v.mp4"
+    result = invoke(
+        runner, ["generate", "x", *FAST, "--frames", 5, "-o", out, "--frames-dir", tmp_path / "f"]
+    )
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_help_has_examples(runner):
+    for command in ([], ["animate"], ["generate"]):
+        result = invoke(runner, [*command, "--help"])
+        assert result.exit_code == 0
+        assert "Examples" in result.stdout and "artv " in result.stdout
+
+
+def test_version(runner):
+    result = invoke(runner, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("artv ")
+
+
+@pytest.mark.skipif(os.environ.get("CI_NO_SUBPROCESS") == "1", reason="no subprocess")
+def test_console_script_runs(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "v.mp4"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "artv_cli",
+            "animate",
+            str(EXAMPLE),
+            "a ball",
+            *FAST,
+            "--frames",
+            "2",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out) and out.exists()
