@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,23 @@ class ARTVConfig:
     """The preset the architecture came from, for the record."""
     extra: dict = field(default_factory=dict)
     """Free-form notes (training run, data) carried through save and load."""
+
+    @classmethod
+    def for_base(cls, unet_config: dict, **changes) -> ARTVConfig:
+        """Defaults for a base UNet of any size: Phi_mask at half its width with the same head counts."""
+        widths = tuple(int(c) // 2 for c in unet_config["block_out_channels"])
+        heads = unet_config["attention_head_dim"]
+        heads = tuple(heads) if isinstance(heads, (list, tuple)) else (int(heads),) * len(widths)
+        groups = math.gcd(32, *widths)
+        settings = dict(
+            mask_block_out_channels=widths,
+            mask_attention_heads=heads,
+            mask_norm_groups=groups,
+            anchor_hidden=int(unet_config["block_out_channels"][0]),
+            preset="from-base",
+        )
+        settings.update(changes)
+        return cls(**settings)
 
     def save(self, folder: Path) -> None:
         data = dataclasses.asdict(self)

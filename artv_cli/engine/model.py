@@ -241,7 +241,7 @@ class ARTVModel:
     def from_base(cls, folder: str | Path, config: ARTVConfig | None = None, seed: int = 0) -> ARTVModel:
         """An untrained ART-V from a diffusers Stable Diffusion folder."""
         base = BaseModel.load(folder)
-        config = config or PRESETS["sd21"].artv_config()
+        config = config or ARTVConfig.for_base(dict(base.unet.config))
         config.native_size = base.vae.config.sample_size
         return cls.from_base_model(base, config, seed=seed, name=str(folder))
 
