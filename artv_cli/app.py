@@ -16,7 +16,8 @@ app = typer.Typer(
         "Examples:\n\n"
         '  artv animate examples/red-ball.png "a red ball rolls to the right" -o ball.mp4\n\n'
         '  artv generate "a blue square slides up" --frames 24 --seed 3\n\n'
-        "  artv animate --help"
+        "  artv animate --help\n\n"
+        "Set ARTV_DEBUG=1 to see a traceback with an error."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -23,32 +23,32 @@ class DtypeName(str, Enum):
 
 Model = Annotated[
     str | None,
-    typer.Option(help="Model folder, or a built-in name: tiny-random, sd21-random. [default: tiny-random]"),
+    typer.Option(help="Model folder, or a built-in name: tiny-random, sd21-random. (default: tiny-random)"),
 ]
 Frames = Annotated[int, typer.Option(help="Frames in the video, frame 0 included.")]
 Fps = Annotated[float, typer.Option(help="Frames per second of the video file.")]
 Size = Annotated[
     str | None,
-    typer.Option(help="Output size, WIDTHxHEIGHT or one number for a square. [default: the model's size]"),
+    typer.Option(help="Output size, WIDTHxHEIGHT or one number for a square. (default: the model's size)"),
 ]
 Steps = Annotated[int, typer.Option(help="Denoising steps per frame.")]
 Scheduler = Annotated[
     SchedulerName, typer.Option(help="Sampler: DDIM, or DPM-Solver++ (good at fewer steps).")
 ]
-Seed = Annotated[int | None, typer.Option(help="Seed; the same seed gives the same video. [default: random]")]
+Seed = Annotated[int | None, typer.Option(help="Seed; the same seed gives the same video. (default: random)")]
 GuidanceText = Annotated[
-    float | None, typer.Option(help="Text guidance weight w_txt; 0 skips the branch. [default: model's, 6.5]")
+    float | None, typer.Option(help="Text guidance weight w_txt; 0 skips the branch. (default: model's, 6.5)")
 ]
 GuidanceRef = Annotated[
-    float | None, typer.Option(help="Reference guidance weight w_ref; 0 skips the branch. [default: 0.25]")
+    float | None, typer.Option(help="Reference guidance weight w_ref; 0 skips the branch. (default: 0.25)")
 ]
 GuidanceAnchor = Annotated[
-    float | None, typer.Option(help="Anchor guidance weight w_anc; 0 skips the branch. [default: 0.25]")
+    float | None, typer.Option(help="Anchor guidance weight w_anc; 0 skips the branch. (default: 0.25)")
 ]
 NoiseLevel = Annotated[
     int | None,
     typer.Option(
-        help="Noise step t_test added to references and anchor (0 = clean). [default: model's, 200]"
+        help="Noise step t_test added to references and anchor (0 = clean). (default: model's, 200)"
     ),
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
@@ -56,7 +56,7 @@ Dtype = Annotated[DtypeName, typer.Option(help="Weights' precision; auto = fp32 
 Out = Annotated[
     Path | None,
     typer.Option(
-        "--out", "-o", help="Output .mp4 path (overwritten if it exists). [default: a new name here]"
+        "--out", "-o", help="Output .mp4 path (overwritten if it exists). (default: a new name here)"
     ),
 ]
 Quality = Annotated[float, typer.Option(help="Video quality from 1 to 10 (H.264 CRF 45 to 0).")]

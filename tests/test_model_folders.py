@@ -28,7 +28,17 @@ def saved_model(tmp_path_factory, tiny_model):
 def test_save_writes_one_folder_per_component(saved_model):
     names = sorted(p.name for p in saved_model.iterdir())
     assert names == sorted(
-        [CONFIG_NAME, "unet", "mask_unet", "cond", "mask_cond", "text_encoder", "tokenizer", "vae", "scheduler"]
+        [
+            CONFIG_NAME,
+            "unet",
+            "mask_unet",
+            "cond",
+            "mask_cond",
+            "text_encoder",
+            "tokenizer",
+            "vae",
+            "scheduler",
+        ]
     )
     assert (saved_model / "unet" / "config.json").is_file()
     assert (saved_model / "unet" / "diffusion_pytorch_model.safetensors").is_file()
@@ -51,7 +61,18 @@ def test_load_gives_back_the_same_weights_and_frames(saved_model, tiny_model):
 
 def test_cli_renders_from_a_model_folder(saved_model, tmp_path):
     out = tmp_path / "v.mp4"
-    args = ["generate", "a ball", "--model", str(saved_model), "--frames", "2", "--steps", "1", "-o", str(out)]
+    args = [
+        "generate",
+        "a ball",
+        "--model",
+        str(saved_model),
+        "--frames",
+        "2",
+        "--steps",
+        "1",
+        "-o",
+        str(out),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(read_video(out)[0]) == 2
@@ -80,7 +101,12 @@ def test_from_base_folder_keeps_the_base_unet(tmp_path):
     for key, value in base_weights.items():
         assert torch.equal(ours[key], value), key
     new = sorted({k.split(".")[0] for k in ours if k not in base_weights})
-    assert new == ["class_embedding", "down_blocks", "mid_block", "up_blocks"]  # noise level + anchor attention
+    assert new == [
+        "class_embedding",
+        "down_blocks",
+        "mid_block",
+        "up_blocks",
+    ]  # noise level + anchor attention
     assert model.config.native_size == 64
 
     from tests.test_engine import make_conditions
@@ -88,7 +114,9 @@ def test_from_base_folder_keeps_the_base_unet(tmp_path):
     cond = make_conditions(model)
     z_t, t = torch.randn(1, 4, 8, 8), torch.tensor(250)
     with torch.no_grad():
-        assert torch.equal(model.predict_noise(z_t, t, cond), base_unet(z_t, t, encoder_hidden_states=cond.text).sample)
+        assert torch.equal(
+            model.predict_noise(z_t, t, cond), base_unet(z_t, t, encoder_hidden_states=cond.text).sample
+        )
 
 
 def test_not_a_stable_diffusion_folder(tmp_path):
@@ -144,7 +172,20 @@ def test_video_writer_streams_frames(tmp_path):
 def test_sd21_random_renders_on_cpu(tmp_path):
     """The real shapes with random weights run end to end (minutes on 2 CPU cores; opt-in)."""
     out = tmp_path / "v.mp4"
-    args = ["generate", "x", "--model", "sd21-random", "--frames", "2", "--steps", "1", "--size", "64", "-o", str(out)]
+    args = [
+        "generate",
+        "x",
+        "--model",
+        "sd21-random",
+        "--frames",
+        "2",
+        "--steps",
+        "1",
+        "--size",
+        "64",
+        "-o",
+        str(out),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(read_video(out)[0]) == 2

@@ -38,9 +38,9 @@ def animate(
 
       artv animate examples/red-ball.png "a red ball rolls to the right" --seed 1 -o ball.mp4
 
-      artv animate photo.jpg "waves roll onto the beach" --model runs/v1/model --frames 48 --fps 12
+      artv animate examples/red-ball.png "the ball bounces" --frames 32 --fps 12 --size 96x64
 
-      artv animate examples/red-ball.png "the ball bounces" --scheduler dpm++ --steps 12 --json
+      artv animate examples/red-ball.png "the ball rolls left" --scheduler dpm++ --steps 12 --json
     """
     run_render(
         RenderOptions(

@@ -36,9 +36,9 @@ def generate(
 
       artv generate "a blue square slides up" --seed 3 -o square.mp4
 
-      artv generate "a yellow triangle drifts left" --frames 32 --size 64 --frames-dir frames/
+      artv generate "a yellow triangle drifts left" --frames 24 --frames-dir frames/
 
-      artv generate "a green ball moves down" --model runs/v1/model --guidance-text 4 --json
+      artv generate "a green ball moves down" --guidance-text 4 --noise-level 100 --json
     """
     run_render(
         RenderOptions(

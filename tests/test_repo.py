@@ -1,0 +1,65 @@
+"""The project's own promises: help examples work, docs are current, lint is clean, CI runs the tests."""
+
+import runpy
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from artv_cli.app import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def help_examples() -> list[str]:
+    import typer.rich_utils
+
+    width, typer.rich_utils.MAX_WIDTH = typer.rich_utils.MAX_WIDTH, 200  # no wrapping inside an example
+    runner = CliRunner()
+    found = []
+    try:
+        for command in (["animate"], ["generate"]):
+            text = runner.invoke(app, [*command, "--help"]).stdout
+            found += [line.strip() for line in text.splitlines() if line.strip().startswith("artv ")]
+    finally:
+        typer.rich_utils.MAX_WIDTH = width
+    return found
+
+
+def test_every_command_has_examples():
+    examples = help_examples()
+    assert sum(e.startswith("artv animate") for e in examples) >= 2
+    assert sum(e.startswith("artv generate") for e in examples) >= 2
+
+
+@pytest.mark.parametrize("example", help_examples())
+def test_help_examples_run_as_printed(example, tmp_path, monkeypatch):
+    """Each example runs from the repository root's layout (cut to 2 frames and 1 step to stay fast)."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    args = shlex.split(example)[1:] + ["--frames", "2", "--steps", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert list(tmp_path.glob("*.mp4"))
+
+
+def test_cli_reference_is_current():
+    generated = runpy.run_path(str(ROOT / "docs" / "gen_cli.py"))["render"]()
+    assert (ROOT / "docs" / "cli.md").read_text() == generated, "run: python docs/gen_cli.py > docs/cli.md"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = next(line.strip() for line in ci.splitlines() if "pytest" in line)
+    assert command in readme
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
+def test_ruff_clean():
+    for args in (["check", "."], ["format", "--check", "."]):
+        proc = subprocess.run(["ruff", *args], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
