@@ -40,7 +40,8 @@ def test_animate_writes_a_video_with_the_asked_frames_size_and_fps(runner, tmp_p
     assert len(frames) == 5
     assert meta["size"] == (64, 64)
     assert meta["fps"] == pytest.approx(12)
-    assert "frame 5/5" in result.stderr
+    assert meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p")
+    assert "frame 5/5" in result.stderr and "eta" in result.stderr
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["command"] == "animate"
     assert sidecar["prompt"] == "a red ball rolls right"

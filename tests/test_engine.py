@@ -146,3 +146,26 @@ def test_noise_and_v_conversion_are_consistent():
     v = alpha_bar.sqrt() * eps - (1 - alpha_bar).sqrt() * z0
     torch.testing.assert_close(v_to_epsilon(v, z_t, alpha_bar), eps, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(predicted_clean(z_t, eps, alpha_bar), z0, atol=1e-5, rtol=1e-5)
+
+
+def test_broadcast_mask_channel_and_v_prediction_base():
+    """Phi_mask may give one broadcast channel; a v-predicting base is converted to epsilon first."""
+    from artv_cli.engine.config import PRESETS
+    from artv_cli.engine.model import ARTVModel, random_base
+
+    base = random_base("tiny", seed=2)
+    base.scheduler.register_to_config(prediction_type="v_prediction")
+    config = PRESETS["tiny"].artv_config()
+    config.mask_channels = 1
+    model = ARTVModel.from_base_model(base, config).eval()
+    assert model.mask_unet.conv_out.out_channels == 1
+    assert model.config.prediction_type == "v_prediction"
+    cond = make_conditions(model, batch=2)
+    cond.static = torch.tensor([False, True])
+    z_t, t = torch.randn(2, 4, 8, 8), torch.tensor(600)
+    with torch.no_grad():
+        eps = model.predict_noise(z_t, t, cond)
+        v = base.unet.eval()(z_t, t, encoder_hidden_states=cond.text).sample
+    alpha_bar = model.scheduler.alphas_cumprod[600]
+    torch.testing.assert_close(eps[0], v_to_epsilon(v, z_t, alpha_bar)[0], atol=1e-5, rtol=1e-5)
+    assert eps.shape == (2, 4, 8, 8) and torch.isfinite(eps).all()
