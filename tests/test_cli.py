@@ -196,6 +196,11 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
         "not a model folder": (["generate", "x", "--model", tmp, "-o", out], "is not an ART-V model folder"),
         "no cuda": (["generate", "x", "--device", "cuda", "-o", out], "no CUDA device is visible"),
         "empty prompt": (["generate", "  ", "-o", out], "the prompt is empty"),
+        "frames dir with other files": (
+            ["generate", "x", "-o", out, "--frames-dir", tmp],
+            "holds other files",
+        ),
+        "frames dir is a file": (["generate", "x", "-o", out, "--frames-dir", tmp / "a_file"], "is a file"),
     }
 
 
@@ -220,6 +225,24 @@ def test_bad_input_is_one_line_exit_2_and_no_output(runner, tmp_path, case):
     assert lines[0].startswith("error: ") and lines[-1].lstrip().startswith("fix: ")
     assert len(lines) == 2  # the problem, then its fix
     assert set(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_frames_dir_of_an_earlier_run_is_replaced(runner, tmp_path):
+    frames_dir = tmp_path / "frames"
+    for frames in (4, 2):
+        args = [
+            "generate",
+            "x",
+            *FAST,
+            "--frames",
+            frames,
+            "-o",
+            tmp_path / "v.mp4",
+            "--frames-dir",
+            frames_dir,
+        ]
+        assert invoke(runner, args).exit_code == 0
+    assert sorted(p.name for p in frames_dir.iterdir()) == ["000000.png", "000001.png"]
 
 
 def test_debug_env_shows_the_traceback(runner, tmp_path):

@@ -90,6 +90,14 @@ def test_incomplete_folder_is_a_clear_error(saved_model, tmp_path):
         ARTVModel.load(broken)
 
 
+def test_save_never_replaces_a_folder_that_is_not_a_model(tiny_model, tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(ArtvError, match="not an ART-V model folder"):
+        tiny_model.save(tmp_path / "photos")
+    assert (tmp_path / "photos" / "holiday.jpg").exists()
+
+
 def test_from_base_folder_keeps_the_base_unet(tmp_path):
     """`from_base` on a diffusers Stable Diffusion folder: Phi_dynamic equals the base UNet."""
     base = random_base("tiny", seed=11)

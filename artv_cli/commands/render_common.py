@@ -178,8 +178,10 @@ def run_render(opts: RenderOptions) -> None:
     seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
     out = opts.out or default_out(opts.prompt, seed)
     check_out(out)
-    if opts.frames_dir is not None and opts.frames_dir.exists() and not opts.frames_dir.is_dir():
-        raise ArtvError(f"--frames-dir {opts.frames_dir} is a file", "give a folder path")
+    if opts.frames_dir is not None:
+        from artv_cli.engine.video import check_frames_dir
+
+        check_frames_dir(opts.frames_dir)
     pixels = image.fitted(width, height) if image is not None else None
     for notice in image.notices if image is not None else []:
         err.print(f"note: {opts.image}: {notice}")

@@ -55,6 +55,10 @@ def load_image(path: str | Path) -> LoadedImage:
         with Image.open(path) as opened:
             opened.load()
             image = opened.copy()
+    except Image.DecompressionBombError as error:
+        raise ArtvError(
+            f"image {path} is too large to read safely ({error})", "scale it down first"
+        ) from None
     except UnidentifiedImageError:
         raise ArtvError(f"{path} is not an image that can be read", "give a PNG, JPEG or WebP file") from None
     except OSError as err:

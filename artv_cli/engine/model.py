@@ -249,6 +249,11 @@ class ARTVModel:
     def save(self, folder: str | Path) -> Path:
         """Write the model folder atomically: one sub-folder per component plus `artv_config.json`."""
         folder = Path(folder)
+        if folder.exists() and any(folder.iterdir()) and not (folder / CONFIG_NAME).is_file():
+            raise ArtvError(
+                f"{folder} exists and is not an ART-V model folder",
+                "save to a new folder; nothing was replaced",
+            )
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)

@@ -8,12 +8,31 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 from PIL import Image
+
+from artv_cli.errors import ArtvError
+
+FRAME_NAME = re.compile(r"\d{6}\.png")
+
+
+def check_frames_dir(path: Path) -> None:
+    """A frames folder may be new, empty, or hold only frames of an earlier run (which are replaced)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ArtvError(f"--frames-dir {path} is a file", "give a folder path")
+    if path.is_dir():
+        others = [p.name for p in path.iterdir() if not FRAME_NAME.fullmatch(p.name)]
+        if others:
+            raise ArtvError(
+                f"--frames-dir {path} holds other files ({', '.join(sorted(others)[:3])})",
+                "give a new or empty folder; artv only replaces frames it wrote itself",
+            )
 
 
 class VideoWriter:
@@ -36,6 +55,8 @@ class VideoWriter:
         self._writer = None
 
     def __enter__(self) -> VideoWriter:
+        if self.frames_dir is not None:
+            check_frames_dir(self.frames_dir)
         if self.partial_dir is not None:
             shutil.rmtree(self.partial_dir, ignore_errors=True)
             self.partial_dir.mkdir(parents=True)
