@@ -194,7 +194,10 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
         "unknown model": (["generate", "x", "--model", "sd99", "-o", out], "unknown model 'sd99'"),
         "missing model folder": (["generate", "x", "--model", "./runs/none", "-o", out], "does not exist"),
         "not a model folder": (["generate", "x", "--model", tmp, "-o", out], "is not an ART-V model folder"),
-        "no cuda": (["generate", "x", "--device", "cuda", "-o", out], "no CUDA device is visible"),
+        "no cuda": (
+            ["generate", "x", "--device", "cuda", "-o", tmp / "new" / "v.mp4"],
+            "no CUDA device is visible",
+        ),
         "empty prompt": (["generate", "  ", "-o", out], "the prompt is empty"),
         "frames dir with other files": (
             ["generate", "x", "-o", out, "--frames-dir", tmp],
@@ -225,6 +228,13 @@ def test_bad_input_is_one_line_exit_2_and_no_output(runner, tmp_path, case):
     assert lines[0].startswith("error: ") and lines[-1].lstrip().startswith("fix: ")
     assert len(lines) == 2  # the problem, then its fix
     assert set(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_out_folder_is_created_when_missing(runner, tmp_path):
+    out = tmp_path / "renders" / "today" / "v.mp4"
+    result = invoke(runner, ["generate", "x", *FAST, "--frames", 1, "-o", out])
+    assert result.exit_code == 0, result.output
+    assert out.exists() and out.with_suffix(".json").exists()
 
 
 def test_frames_dir_of_an_earlier_run_is_replaced(runner, tmp_path):

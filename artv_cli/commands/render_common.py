@@ -103,6 +103,7 @@ def default_out(prompt: str, seed: int) -> Path:
 
 
 def check_out(out: Path) -> None:
+    """The output must be an .mp4 in a folder that exists or can be made; nothing is created here."""
     if out.suffix.lower() != ".mp4":
         raise ArtvError(
             f"--out {out}: the video is written as MP4",
@@ -110,15 +111,18 @@ def check_out(out: Path) -> None:
         )
     if out.is_dir():
         raise ArtvError(f"--out {out} is a folder", f"give a file name, such as {out / 'video.mp4'}")
-    parent = out.parent
+    existing = out.parent.absolute()
+    while not existing.exists():
+        existing = existing.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = parent / f".{out.name}.probe"
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        probe = existing / f".{out.name}.probe"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
         raise ArtvError(
-            f"cannot write to {parent} ({error.strerror or error})",
+            f"cannot write to {out.parent} ({error.strerror or error})",
             "choose another --out in a writable folder",
         ) from None
 
@@ -150,9 +154,20 @@ def check_numbers(opts: RenderOptions) -> None:
         )
 
 
-def run_render(opts: RenderOptions) -> None:
-    """Check everything, load the model, render frame by frame into the video, write the sidecar, report."""
-    # Checks that need no model come first, so mistakes cost nothing.
+@dataclass
+class Plan:
+    """A checked render request: everything resolved that needs no model weights."""
+
+    ref: object  # engine.registry.ModelRef
+    width: int
+    height: int
+    seed: int
+    out: Path
+    pixels: object | None  # (1, 3, H, W) tensor of frame 0, or None for text only
+
+
+def plan(opts: RenderOptions) -> Plan:
+    """Every check that needs no model, before anything heavy runs or anything is written."""
     check_numbers(opts)
     from artv_cli.engine.images import load_image
     from artv_cli.engine.registry import DEFAULT_MODEL, resolve_model
@@ -161,8 +176,7 @@ def run_render(opts: RenderOptions) -> None:
     if opts.model is None:
         err.print(
             f"note: no trained default model ships yet; using {DEFAULT_MODEL} "
-            "(random weights: expect noise). "
-            "Give --model FOLDER for a trained one.",
+            "(random weights: expect noise). Give --model FOLDER for a trained one.",
             soft_wrap=True,
         )
     ref = resolve_model(opts.model or DEFAULT_MODEL)
@@ -185,36 +199,10 @@ def run_render(opts: RenderOptions) -> None:
     pixels = image.fitted(width, height) if image is not None else None
     for notice in image.notices if image is not None else []:
         err.print(f"note: {opts.image}: {notice}")
+    return Plan(ref=ref, width=width, height=height, seed=seed, out=out, pixels=pixels)
 
-    import torch
 
-    from artv_cli.engine.devices import resolve_device, resolve_dtype
-    from artv_cli.engine.registry import load_model
-    from artv_cli.engine.sampler import SampleSettings, render
-    from artv_cli.engine.video import VideoWriter, write_sidecar
-
-    device = resolve_device(opts.device)
-    dtype = resolve_dtype(opts.dtype, device)
-    err.print(
-        f"model {ref.name} on {device} ({str(dtype).removeprefix('torch.')}), seed {seed}, {width}x{height}"
-    )
-    started = time.perf_counter()
-    model = load_model(ref, device, dtype)
-    load_seconds = time.perf_counter() - started
-    method = model.config
-    settings = SampleSettings(
-        frames=opts.frames,
-        width=width,
-        height=height,
-        steps=opts.steps,
-        scheduler=opts.scheduler,
-        guidance_text=method.guidance_text if opts.guidance_text is None else opts.guidance_text,
-        guidance_ref=method.guidance_ref if opts.guidance_ref is None else opts.guidance_ref,
-        guidance_anchor=method.guidance_anchor if opts.guidance_anchor is None else opts.guidance_anchor,
-        noise_level=method.t_test if opts.noise_level is None else opts.noise_level,
-        seed=seed,
-    )
-
+def progress_bar():
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -224,8 +212,7 @@ def run_render(opts: RenderOptions) -> None:
         TimeRemainingColumn,
     )
 
-    made = opts.frames - (1 if image is not None else 0)
-    progress = Progress(
+    return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -234,36 +221,66 @@ def run_render(opts: RenderOptions) -> None:
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=err,
-        transient=False,
     )
+
+
+def run_render(opts: RenderOptions) -> None:
+    """Check everything, load the model, render frame by frame into the video, write the sidecar, report."""
+    job = plan(opts)
+
+    from artv_cli.engine.devices import resolve_device, resolve_dtype
+    from artv_cli.engine.registry import load_model
+    from artv_cli.engine.sampler import SampleSettings, render
+    from artv_cli.engine.video import VideoWriter, write_sidecar
+
+    device = resolve_device(opts.device)
+    dtype = resolve_dtype(opts.dtype, device)
+    dtype_name = str(dtype).removeprefix("torch.")
+    err.print(f"model {job.ref.name} on {device} ({dtype_name}), seed {job.seed}, {job.width}x{job.height}")
     started = time.perf_counter()
-    with progress, VideoWriter(out, fps=opts.fps, quality=opts.quality, frames_dir=opts.frames_dir) as writer:
+    model = load_model(job.ref, device, dtype)
+    load_seconds = time.perf_counter() - started
+    method = model.config
+    settings = SampleSettings(
+        frames=opts.frames,
+        width=job.width,
+        height=job.height,
+        steps=opts.steps,
+        scheduler=opts.scheduler,
+        guidance_text=method.guidance_text if opts.guidance_text is None else opts.guidance_text,
+        guidance_ref=method.guidance_ref if opts.guidance_ref is None else opts.guidance_ref,
+        guidance_anchor=method.guidance_anchor if opts.guidance_anchor is None else opts.guidance_anchor,
+        noise_level=method.t_test if opts.noise_level is None else opts.noise_level,
+        seed=job.seed,
+    )
+
+    made = opts.frames - (1 if job.pixels is not None else 0)  # frame 0 of an animation is the image
+    started = time.perf_counter()
+    with progress_bar() as progress, VideoWriter(job.out, opts.fps, opts.quality, opts.frames_dir) as writer:
         task = progress.add_task(f"frame 1/{opts.frames}", total=max(1, made * settings.steps))
 
         def on_step(frame: int, step: int, total: int, preview) -> None:
             progress.update(task, advance=1, description=f"frame {frame + 1}/{opts.frames}")
 
-        for frame in render(model, opts.prompt, settings, image=pixels, on_step=on_step):
+        for frame in render(model, opts.prompt, settings, image=job.pixels, on_step=on_step):
             writer.append(frame)
-        if made == 0:
-            progress.update(task, completed=1)
+        progress.update(task, completed=max(1, made * settings.steps))
     elapsed = time.perf_counter() - started
 
-    sidecar = out.with_suffix(".json")
     record = {
         "artv_version": __version__,
-        "command": "animate" if image is not None else "generate",
+        "command": "animate" if job.pixels is not None else "generate",
         "argv": sys.argv[1:],
         "prompt": opts.prompt,
         "image": str(opts.image) if opts.image is not None else None,
-        "model": ref.name,
+        "model": job.ref.name,
         "model_config": asdict(method),
         "settings": asdict(settings),
         "fps": opts.fps,
         "quality": opts.quality,
         "device": str(device),
-        "dtype": str(dtype).removeprefix("torch."),
-        "video": str(out),
+        "dtype": dtype_name,
+        "video": str(job.out),
         "frames_dir": str(opts.frames_dir) if opts.frames_dir else None,
         "timing": {
             "load_seconds": round(load_seconds, 3),
@@ -271,34 +288,28 @@ def run_render(opts: RenderOptions) -> None:
             "seconds_per_generated_frame": round(elapsed / made, 4) if made else None,
         },
         "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "diffusers": _version("diffusers"),
-            "transformers": _version("transformers"),
-            "imageio-ffmpeg": _version("imageio-ffmpeg"),
-        },
+            name: _version(name) for name in ("torch", "diffusers", "transformers", "imageio-ffmpeg")
+        }
+        | {"python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_sidecar(sidecar, record)
-    err.print(f"wrote {writer.count} frames to {out} in {elapsed:.1f} s")
+    sidecar = write_sidecar(job.out.with_suffix(".json"), record)
+    err.print(f"wrote {writer.count} frames to {job.out} in {elapsed:.1f} s")
     if opts.json:
-        print(
-            json.dumps(
-                {
-                    "video": str(out),
-                    "sidecar": str(sidecar),
-                    "frames": writer.count,
-                    "width": width,
-                    "height": height,
-                    "fps": opts.fps,
-                    "seed": seed,
-                    "frames_dir": record["frames_dir"],
-                    "seconds": round(elapsed, 3),
-                }
-            )
-        )
+        summary = {
+            "video": str(job.out),
+            "sidecar": str(sidecar),
+            "frames": writer.count,
+            "width": job.width,
+            "height": job.height,
+            "fps": opts.fps,
+            "seed": job.seed,
+            "frames_dir": record["frames_dir"],
+            "seconds": round(elapsed, 3),
+        }
+        print(json.dumps(summary))
     else:
-        print(out)
+        print(job.out)
 
 
 def _version(package: str) -> str | None:

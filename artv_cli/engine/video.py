@@ -55,6 +55,7 @@ class VideoWriter:
         self._writer = None
 
     def __enter__(self) -> VideoWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.frames_dir is not None:
             check_frames_dir(self.frames_dir)
         if self.partial_dir is not None:
