@@ -122,3 +122,25 @@ def test_sizes(tiny_model, size):
     width, height = size
     frames = list(render(tiny_model, "x", SampleSettings(frames=2, steps=1, width=width, height=height)))
     assert frames[1].shape == (height, width, 3)
+
+
+def test_memory_does_not_grow_with_length(tiny_model):
+    """Frames leave as they are made: the live tensors at frame 25 are those at frame 5."""
+    import gc
+
+    def live_tensors():
+        gc.collect()
+        return sum(1 for obj in gc.get_objects() if torch.is_tensor(obj))
+
+    counts = {}
+    for i, _ in enumerate(render(tiny_model, "a ball", SampleSettings(frames=26, steps=1), image=image())):
+        if i in (5, 25):
+            counts[i] = live_tensors()
+    assert counts[25] == counts[5]
+
+
+def test_progress_callback_reports_every_step(tiny_model):
+    calls = []
+    settings = SampleSettings(frames=3, steps=4)
+    list(render(tiny_model, "a ball", settings, image=image(), on_step=lambda *a: calls.append(a)))
+    assert [(f, s, t) for f, s, t, _ in calls] == [(f, s, 4) for f in (1, 2) for s in (1, 2, 3, 4)]
