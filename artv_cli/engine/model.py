@@ -148,7 +148,7 @@ class Conditions:
     mask_tokens: torch.Tensor  # (B, K, D) Phi_mask's anchor tokens
     noise_level: torch.Tensor  # (B,) augmentation step of references and anchor (Sec. 3.3)
     z_ref: torch.Tensor  # (B, 4, h, w) clean z^{i-1}, source of the static noise
-    static: torch.Tensor  # (B,) bool: static path on (references present); off means m := 0
+    static: torch.Tensor  # (B,) bool on the CPU: static path on (references present); off means m := 0
 
 
 class ARTVModel:
@@ -326,6 +326,14 @@ class ARTVModel:
         return self.unet.dtype
 
     @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        """abar_t of the training schedule (1000,), fp32 on the model's device, moved there once."""
+        cached = getattr(self, "_alphas_cumprod", None)
+        if cached is None or cached.device != self.device:
+            cached = self._alphas_cumprod = self.scheduler.alphas_cumprod.to(self.device, torch.float32)
+        return cached
+
+    @property
     def vae_scale_factor(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
@@ -364,7 +372,7 @@ class ARTVModel:
         m := 0 on rows whose static path is off (no references); Phi_mask runs only on the other rows.
         """
         dtype = self.dtype
-        alpha_bar = self.scheduler.alphas_cumprod.to(self.device)[t].float()
+        alpha_bar = self.alphas_cumprod[t]
         if alpha_bar.ndim:  # one step per row (training)
             alpha_bar = alpha_bar.view(-1, 1, 1, 1)
         eps_dynamic = unet_forward(
@@ -378,9 +386,10 @@ class ARTVModel:
         ).float()
         if self.config.prediction_type == "v_prediction":
             eps_dynamic = v_to_epsilon(eps_dynamic, z_t, alpha_bar)
-        if not bool(cond.static.any()):
+        static = cond.static.cpu()  # kept on the CPU by the sampler, so this costs no device sync
+        if not bool(static.any()):
             return eps_dynamic
-        rows = cond.static.nonzero().flatten()
+        rows = static.nonzero().flatten().to(self.device)
         t_rows, ab_rows = (t[rows], alpha_bar[rows]) if t.ndim else (t, alpha_bar)
         logits = unet_forward(
             self.mask_unet,

@@ -75,7 +75,7 @@ def augment(model: ARTVModel, z: torch.Tensor, level: int, generator: torch.Gene
     if level == 0:
         return z
     noise = randn_tensor(z.shape, generator=generator, device=z.device, dtype=torch.float32)
-    alpha_bar = model.scheduler.alphas_cumprod[level].to(z.device).float()
+    alpha_bar = model.alphas_cumprod[level]
     return add_noise(z.float(), noise, alpha_bar)
 
 
@@ -170,7 +170,7 @@ def render(
             mask_tokens=torch.cat([tokens[r[2]][1] for r in rows]),
             noise_level=level.expand(len(rows)),
             z_ref=z_ref.expand(len(rows), -1, -1, -1),
-            static=torch.tensor([r[1] == "refs" for r in rows], device=device),
+            static=torch.tensor([r[1] == "refs" for r in rows]),
         )
 
         # 6. Denoise the frame from pure noise.
@@ -182,7 +182,7 @@ def render(
             z_in = scheduler.scale_model_input(z, t).expand(len(rows), -1, -1, -1)
             eps = model.predict_noise(z_in, t, cond)
             state.counters["unet_rows"] += len(rows)
-            state.counters["mask_rows"] += int(cond.static.sum())
+            state.counters["mask_rows"] += int(cond.static.sum())  # a CPU tensor: no device sync
             parts = dict(zip(branches, eps.chunk(len(rows)), strict=True))
             eps = guided_epsilon(
                 parts["full"],
