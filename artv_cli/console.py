@@ -6,6 +6,7 @@ import os
 import sys
 
 import click
+import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
@@ -27,12 +28,30 @@ class ArtvGroup(TyperGroup):
         except ArtvError as error:
             if debug():
                 raise
-            err.print(f"[bold red]error:[/] {error.message}", markup=True, soft_wrap=True)
-            if error.hint:
-                err.print(f"  fix: {error.hint}", soft_wrap=True, markup=False)
+            _fail(error.message, error.hint or "see `artv --help`")
             sys.exit(2)
         except KeyboardInterrupt:
             if debug():
                 raise
             err.print("interrupted: nothing half-written was left behind", soft_wrap=True)
             sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, typer.Exit, typer.Abort):
+            raise  # the CLI library's own ways out (help, usage errors)
+        except Exception as error:  # noqa: BLE001 - the last line of defence before a raw traceback
+            if debug():
+                raise
+            if type(error).__name__ == "OutOfMemoryError":
+                _fail(
+                    "the device ran out of memory", "try a smaller --size, --dtype bf16/fp16, or --device cpu"
+                )
+                sys.exit(2)
+            _fail(
+                f"internal error: {type(error).__name__}: {error}",
+                "rerun with ARTV_DEBUG=1 and report the traceback",
+            )
+            sys.exit(1)
+
+
+def _fail(message: str, hint: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"  fix: {hint}", soft_wrap=True, markup=False)

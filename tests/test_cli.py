@@ -263,6 +263,21 @@ def test_debug_env_shows_the_traceback(runner, tmp_path):
     assert result.exception is not None and "frames" in str(result.exception)
 
 
+def test_unexpected_failure_is_one_line_without_traceback(runner, tmp_path, monkeypatch):
+    import artv_cli.engine.sampler as sampler
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside broke")
+        yield
+
+    monkeypatch.setattr(sampler, "render", broken)
+    result = invoke(runner, ["generate", "x", *FAST, "-o", tmp_path / "v.mp4"])
+    assert result.exit_code == 1
+    assert "internal error: RuntimeError: something inside broke" in result.stderr
+    assert "ARTV_DEBUG=1" in result.stderr and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_interrupted_render_leaves_no_complete_looking_file(runner, tmp_path, monkeypatch):
     import artv_cli.engine.sampler as sampler
 
