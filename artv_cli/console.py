@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
-import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
@@ -22,7 +20,7 @@ def debug() -> bool:
 class ArtvGroup(TyperGroup):
     """Turns the project's errors into one line plus the fix, exit code 2 (traceback with ARTV_DEBUG=1)."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except ArtvError as error:
@@ -35,10 +33,10 @@ class ArtvGroup(TyperGroup):
                 raise
             err.print("interrupted: nothing half-written was left behind", soft_wrap=True)
             sys.exit(130)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, typer.Exit, typer.Abort):
-            raise  # the CLI library's own ways out (help, usage errors)
-        except Exception as error:  # noqa: BLE001 - the last line of defence before a raw traceback
-            if debug():
+        except Exception as error:  # the last line of defence before a raw traceback
+            # The CLI library's own ways out (help, usage errors) pass through; typer vendors its own
+            # click, so they are recognised by module rather than by class.
+            if debug() or type(error).__module__.split(".")[0] in ("click", "typer"):
                 raise
             if type(error).__name__ == "OutOfMemoryError":
                 _fail(

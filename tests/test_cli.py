@@ -263,6 +263,13 @@ def test_debug_env_shows_the_traceback(runner, tmp_path):
     assert result.exception is not None and "frames" in str(result.exception)
 
 
+def test_usage_errors_name_the_option(runner):
+    missing = invoke(runner, ["animate"])
+    assert missing.exit_code == 2 and "Missing argument 'image'" in missing.output
+    wrong = invoke(runner, ["generate", "x", "--scheduler", "euler"])
+    assert wrong.exit_code == 2 and "--scheduler" in wrong.output and "dpm++" in wrong.output
+
+
 def test_unexpected_failure_is_one_line_without_traceback(runner, tmp_path, monkeypatch):
     import artv_cli.engine.sampler as sampler
 
