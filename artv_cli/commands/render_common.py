@@ -164,6 +164,8 @@ class Plan:
     seed: int
     out: Path
     pixels: object | None  # (1, 3, H, W) tensor of frame 0, or None for text only
+    device: object  # torch.device
+    dtype: object  # torch.dtype
 
 
 def plan(opts: RenderOptions) -> Plan:
@@ -173,12 +175,6 @@ def plan(opts: RenderOptions) -> Plan:
     from artv_cli.engine.registry import DEFAULT_MODEL, resolve_model
 
     image = load_image(opts.image) if opts.image is not None else None
-    if opts.model is None:
-        err.print(
-            f"note: no trained default model ships yet; using {DEFAULT_MODEL} "
-            "(random weights: expect noise). Give --model FOLDER for a trained one.",
-            soft_wrap=True,
-        )
     ref = resolve_model(opts.model or DEFAULT_MODEL)
     if opts.size is not None:
         width, height = parse_size(opts.size)
@@ -199,7 +195,17 @@ def plan(opts: RenderOptions) -> Plan:
     pixels = image.fitted(width, height) if image is not None else None
     for notice in image.notices if image is not None else []:
         err.print(f"note: {opts.image}: {notice}")
-    return Plan(ref=ref, width=width, height=height, seed=seed, out=out, pixels=pixels)
+    from artv_cli.engine.devices import resolve_device, resolve_dtype
+
+    device = resolve_device(opts.device)
+    dtype = resolve_dtype(opts.dtype, device)
+    if opts.model is None:
+        err.print(
+            f"note: no trained default model ships yet; using {DEFAULT_MODEL} "
+            "(random weights: expect noise). Give --model FOLDER for a trained one.",
+            soft_wrap=True,
+        )
+    return Plan(ref, width, height, seed, out, pixels, device, dtype)
 
 
 def progress_bar():
@@ -228,13 +234,11 @@ def run_render(opts: RenderOptions) -> None:
     """Check everything, load the model, render frame by frame into the video, write the sidecar, report."""
     job = plan(opts)
 
-    from artv_cli.engine.devices import resolve_device, resolve_dtype
     from artv_cli.engine.registry import load_model
     from artv_cli.engine.sampler import SampleSettings, render
     from artv_cli.engine.video import VideoWriter, write_sidecar
 
-    device = resolve_device(opts.device)
-    dtype = resolve_dtype(opts.dtype, device)
+    device, dtype = job.device, job.dtype
     dtype_name = str(dtype).removeprefix("torch.")
     err.print(f"model {job.ref.name} on {device} ({dtype_name}), seed {job.seed}, {job.width}x{job.height}")
     started = time.perf_counter()
@@ -294,7 +298,7 @@ def run_render(opts: RenderOptions) -> None:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     sidecar = write_sidecar(job.out.with_suffix(".json"), record)
-    err.print(f"wrote {writer.count} frames to {job.out} in {elapsed:.1f} s")
+    err.print(f"wrote {writer.count} frame{'s' if writer.count != 1 else ''} to {job.out} in {elapsed:.1f} s")
     if opts.json:
         summary = {
             "video": str(job.out),
