@@ -144,3 +144,14 @@ def test_progress_callback_reports_every_step(tiny_model):
     settings = SampleSettings(frames=3, steps=4)
     list(render(tiny_model, "a ball", settings, image=image(), on_step=lambda *a: calls.append(a)))
     assert [(f, s, t) for f, s, t, _ in calls] == [(f, s, 4) for f in (1, 2) for s in (1, 2, 3, 4)]
+
+
+def test_state_is_current_when_a_frame_is_handed_out(tiny_model):
+    from artv_cli.engine.sampler import RenderState
+
+    state = RenderState()
+    for i, _ in enumerate(render(tiny_model, "a ball", SampleSettings(frames=5, steps=1), state=state)):
+        assert state.frames_done == i + 1
+        if i == 2:
+            break
+    assert state.frames_done == 3 and state.prev is not None

@@ -197,10 +197,8 @@ def render(
             if on_step is not None:
                 on_step(frame, step + 1, settings.steps, None)
 
-        # 7. Hand the frame to the writer, decoded to pixels; the loop itself stays in latent space.
-        yield model.decode_latents(z)[0]
-
-        # 8. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 becomes the anchor too.
+        # 7. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 becomes the anchor too.
+        #    The state is complete before the frame leaves, so a consumer that stops here can resume.
         state.prev2 = state.prev if has_refs else z
         state.prev = z
         if not has_anchor:
@@ -208,3 +206,6 @@ def render(
             z_a = augment(model, z, settings.noise_level, generator).to(model.dtype)
             tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
         state.frames_done += 1
+
+        # 8. Hand the frame to the writer, decoded to pixels; the loop itself stays in latent space.
+        yield model.decode_latents(z)[0]
