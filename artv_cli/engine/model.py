@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import init_empty_weights
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
@@ -222,9 +222,9 @@ class ARTVModel:
             mask_unet=mask_unet,
             cond=cond,
             mask_cond=mask_cond,
-            text_encoder=copy.deepcopy(base.text_encoder),
+            text_encoder=base.text_encoder,
             tokenizer=base.tokenizer,
-            vae=copy.deepcopy(base.vae),
+            vae=base.vae,
             scheduler=base.scheduler,
             name=name,
         )
@@ -284,11 +284,13 @@ class ARTVModel:
         unets = []
         for name in ("unet", "mask_unet"):
             unet_config = art_v_unet_config(UNet2DConditionModel.load_config(folder / name))
-            unet = UNet2DConditionModel.from_config(unet_config)
-            install_anchor_attention(unet, unet_config["cross_attention_dim"])
-            unet.load_state_dict(
-                load_file(folder / name / "diffusion_pytorch_model.safetensors"), strict=True
-            )
+            with (
+                init_empty_weights()
+            ):  # no random init of weights that are read next (as from_pretrained does)
+                unet = UNet2DConditionModel.from_config(unet_config)
+                install_anchor_attention(unet, unet_config["cross_attention_dim"])
+            weights = load_file(folder / name / "diffusion_pytorch_model.safetensors")
+            unet.load_state_dict(weights, strict=True, assign=True)
             unets.append(unet)
         return cls(
             config=config,
