@@ -242,7 +242,8 @@ class ARTVModel:
         """An untrained ART-V from a diffusers Stable Diffusion folder."""
         base = BaseModel.load(folder)
         config = config or ARTVConfig.for_base(dict(base.unet.config))
-        config.native_size = base.vae.config.sample_size
+        # the UNet's latent size times the VAE's factor (SD 2.1-base: 64 x 8 = 512; the VAE config says 768)
+        config.native_size = base.unet.config.sample_size * 2 ** (len(base.vae.config.block_out_channels) - 1)
         return cls.from_base_model(base, config, seed=seed, name=str(folder))
 
     # ----- folders --------------------------------------------------------------------------------
