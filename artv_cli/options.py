@@ -31,6 +31,9 @@ Size = Annotated[
     str | None,
     typer.Option(help="Output size, WIDTHxHEIGHT or one number for a square. (default: the model's size)"),
 ]
+NegativePrompt = Annotated[
+    str, typer.Option(help="What to steer away from (replaces the empty prompt of the text guidance).")
+]
 Steps = Annotated[int, typer.Option(help="Denoising steps per frame.")]
 Scheduler = Annotated[
     SchedulerName, typer.Option(help="Sampler: DDIM, or DPM-Solver++ (good at fewer steps).")

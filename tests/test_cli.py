@@ -80,6 +80,8 @@ def test_generate_json_output_and_png_frames(runner, tmp_path):
             0,
             "--noise-level",
             100,
+            "--negative-prompt",
+            "blurry",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -94,6 +96,7 @@ def test_generate_json_output_and_png_frames(runner, tmp_path):
     assert sidecar["settings"]["scheduler"] == "dpm++"
     assert sidecar["settings"]["guidance_ref"] == 0
     assert sidecar["settings"]["noise_level"] == 100
+    assert sidecar["settings"]["negative_prompt"] == "blurry"
 
 
 def test_same_seed_same_video_from_the_cli(runner, tmp_path):

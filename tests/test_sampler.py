@@ -155,3 +155,12 @@ def test_state_is_current_when_a_frame_is_handed_out(tiny_model):
         if i == 2:
             break
     assert state.frames_done == 3 and state.prev is not None
+
+
+def test_negative_prompt_replaces_the_empty_prompt_of_the_text_branch(tiny_model):
+    def run(**kw):
+        return np.stack(list(render(tiny_model, "a ball", SampleSettings(frames=2, steps=2, seed=1, **kw))))
+
+    assert np.array_equal(run(), run(negative_prompt=""))
+    assert not np.array_equal(run(), run(negative_prompt="blurry, noisy"))
+    assert np.array_equal(run(guidance_text=0), run(guidance_text=0, negative_prompt="blurry"))  # branch off

@@ -14,6 +14,7 @@ from artv_cli.commands.render_common import RenderOptions, run_render
 def animate(
     image: Annotated[Path, typer.Argument(help="Frame 0: a PNG, JPEG or WebP image.", show_default=False)],
     prompt: Annotated[str, typer.Argument(help="What happens in the video.", show_default=False)],
+    negative_prompt: o.NegativePrompt = "",
     model: o.Model = None,
     frames: o.Frames = 16,
     fps: o.Fps = 8.0,
@@ -53,6 +54,7 @@ def animate(
             steps=steps,
             scheduler=scheduler.value,
             seed=seed,
+            negative_prompt=negative_prompt,
             guidance_text=guidance_text,
             guidance_ref=guidance_ref,
             guidance_anchor=guidance_anchor,

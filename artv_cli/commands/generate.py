@@ -12,6 +12,7 @@ from artv_cli.commands.render_common import RenderOptions, run_render
 
 def generate(
     prompt: Annotated[str, typer.Argument(help="What the video shows and how it moves.", show_default=False)],
+    negative_prompt: o.NegativePrompt = "",
     model: o.Model = None,
     frames: o.Frames = 16,
     fps: o.Fps = 8.0,
@@ -51,6 +52,7 @@ def generate(
             steps=steps,
             scheduler=scheduler.value,
             seed=seed,
+            negative_prompt=negative_prompt,
             guidance_text=guidance_text,
             guidance_ref=guidance_ref,
             guidance_anchor=guidance_anchor,

@@ -24,6 +24,8 @@ class RenderOptions:
     """What the video shows and how it moves."""
     image: Path | None = None
     """Frame 0 (animate); None makes frame 0 from text (generate)."""
+    negative_prompt: str = ""
+    """Text of the no-text guidance branch."""
     model: str | None = None
     """Model folder or built-in name; None is the default model."""
     frames: int = 16
@@ -256,6 +258,7 @@ def run_render(opts: RenderOptions) -> None:
         guidance_anchor=method.guidance_anchor if opts.guidance_anchor is None else opts.guidance_anchor,
         noise_level=method.t_test if opts.noise_level is None else opts.noise_level,
         seed=job.seed,
+        negative_prompt=opts.negative_prompt,
     )
 
     made = opts.frames - (1 if job.pixels is not None else 0)  # frame 0 of an animation is the image

@@ -57,6 +57,8 @@ class SampleSettings:
     """t_test: augmentation step of references and anchor (Sec. 3.3); 0 keeps them clean."""
     seed: int = 0
     """Seed of every random draw of the render."""
+    negative_prompt: str = ""
+    """Text of the no-text guidance branch: what the video should move away from ("" = unconditional)."""
 
 
 @dataclass
@@ -107,8 +109,9 @@ def render(
     h, w = settings.height // model.vae_scale_factor, settings.width // model.vae_scale_factor
     level = torch.full((1,), settings.noise_level, device=device, dtype=torch.long)
 
-    # 1. Encode the prompt, once per prompt: the prompt and the empty prompt of the no-text branch.
-    text, no_text = model.encode_prompt([prompt, ""]).chunk(2)
+    # 1. Encode the prompt, once per prompt: the prompt, and the negative (by default empty) prompt of
+    #    the no-text branch.
+    text, no_text = model.encode_prompt([prompt, settings.negative_prompt]).chunk(2)
 
     # 2. Frame 0 from the image, if one is given: it is also the anchor (Sec. 3.4).
     if image is not None:
