@@ -164,3 +164,10 @@ def test_negative_prompt_replaces_the_empty_prompt_of_the_text_branch(tiny_model
     assert np.array_equal(run(), run(negative_prompt=""))
     assert not np.array_equal(run(), run(negative_prompt="blurry, noisy"))
     assert np.array_equal(run(guidance_text=0), run(guidance_text=0, negative_prompt="blurry"))  # branch off
+
+
+def test_engine_exports_its_main_names():
+    import artv_cli.engine as engine
+
+    assert engine.render is render and engine.SampleSettings is SampleSettings
+    assert set(engine.__all__) >= {"ARTVModel", "render", "SampleSettings", "RenderState", "VideoWriter"}
