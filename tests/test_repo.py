@@ -63,3 +63,13 @@ def test_ruff_clean():
     for args in (["check", "."], ["format", "--check", "."]):
         proc = subprocess.run(["ruff", *args], cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_python_examples_in_docs_run(tmp_path, monkeypatch):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        for block in re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S):
+            exec(compile(block, str(doc), "exec"), {})
+    assert (tmp_path / "ball.mp4").exists()
