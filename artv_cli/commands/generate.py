@@ -41,27 +41,4 @@ def generate(
 
       artv generate "a green ball moves down" --guidance-text 4 --noise-level 100 --json
     """
-    run_render(
-        RenderOptions(
-            prompt=prompt,
-            image=None,
-            model=model,
-            frames=frames,
-            fps=fps,
-            size=size,
-            steps=steps,
-            scheduler=scheduler.value,
-            seed=seed,
-            negative_prompt=negative_prompt,
-            guidance_text=guidance_text,
-            guidance_ref=guidance_ref,
-            guidance_anchor=guidance_anchor,
-            noise_level=noise_level,
-            device=device,
-            dtype=dtype.value,
-            out=out,
-            quality=quality,
-            frames_dir=frames_dir,
-            json=json,
-        )
-    )
+    run_render(RenderOptions.from_cli(locals()))

@@ -9,6 +9,7 @@ import secrets
 import sys
 import time
 from dataclasses import asdict, dataclass
+from enum import Enum
 from pathlib import Path
 
 from artv_cli import __version__
@@ -60,6 +61,13 @@ class RenderOptions:
     """Also write PNG frames here."""
     json: bool = False
     """Print JSON on stdout instead of the path."""
+
+    @classmethod
+    def from_cli(cls, values: dict) -> RenderOptions:
+        """From a command function's parameters (its `locals()`), closed choices turned into their values."""
+        return cls(
+            **{key: value.value if isinstance(value, Enum) else value for key, value in values.items()}
+        )
 
 
 def parse_size(text: str) -> tuple[int, int]:
