@@ -69,7 +69,7 @@ class RenderState:
     prev2: torch.Tensor | None = None  # (1, 4, h, w) z^{i-2}
     anchor: torch.Tensor | None = None  # (1, 4, h, w) z_a; None means a blank anchor
     frames_done: int = 0
-    counters: dict = field(default_factory=lambda: {"unet_rows": 0, "mask_rows": 0, "adapter_calls": 0})
+    counters: dict = field(default_factory=lambda: {"unet_rows": 0, "mask_rows": 0})  # network rows run
 
 
 def augment(model: ARTVModel, z: torch.Tensor, level: int, generator: torch.Generator) -> torch.Tensor:
@@ -135,7 +135,7 @@ def render(
     features = {
         "blank": (model.cond.reference_features(blank_refs), model.mask_cond.reference_features(blank_refs))
     }
-    state.counters["adapter_calls"] += 1
+    scheduler = make_scheduler(settings.scheduler, model)
 
     while state.frames_done < settings.frames:
         frame = state.frames_done
@@ -151,7 +151,6 @@ def render(
                 dim=1,
             ).to(model.dtype)  # (1, 8, h, w)
             features["refs"] = (model.cond.reference_features(refs), model.mask_cond.reference_features(refs))
-            state.counters["adapter_calls"] += 1
 
         # 5. Assemble the guidance branches, batched into one forward per network (Sec. 4). A branch with
         #    weight 0, or whose condition is already blank (frame 0 of a text-only video), is not computed.
@@ -176,8 +175,7 @@ def render(
             static=torch.tensor([r[1] == "refs" for r in rows]),
         )
 
-        # 6. Denoise the frame from pure noise.
-        scheduler = make_scheduler(settings.scheduler, model)
+        # 6. Denoise the frame from pure noise (set_timesteps also resets a multistep solver's history).
         scheduler.set_timesteps(settings.steps, device=device)
         z = randn_tensor((1, 4, h, w), generator=generator, device=device, dtype=torch.float32)
         z = z * scheduler.init_noise_sigma
