@@ -369,10 +369,14 @@ class ARTVModel:
         return pixels.permute(0, 2, 3, 1).cpu().numpy()
 
     # ----- one noise prediction -------------------------------------------------------------------
-    def predict_noise(self, z_t: torch.Tensor, t: torch.Tensor, cond: Conditions) -> torch.Tensor:
+    def predict_noise(
+        self, z_t: torch.Tensor, t: torch.Tensor, cond: Conditions, every_row: bool = False
+    ) -> torch.Tensor:
         """eps_hat (B, 4, h, w) in fp32: m * eps_static + (1 - m) * eps_dynamic (Eq. 7).
 
-        m := 0 on rows whose static path is off (no references); Phi_mask runs only on the other rows.
+        m := 0 on rows whose static path is off (no references). Phi_mask runs only on the other rows,
+        or, with `every_row` (training), on all rows with m zeroed where the path is off: then every
+        parameter takes part in every step, as distributed data parallel wants.
         """
         dtype = self.dtype
         alpha_bar = self.alphas_cumprod[t]
@@ -389,6 +393,19 @@ class ARTVModel:
         ).float()
         if self.config.prediction_type == "v_prediction":
             eps_dynamic = v_to_epsilon(eps_dynamic, z_t, alpha_bar)
+        if every_row:
+            logits = unet_forward(
+                self.mask_unet,
+                z_t.to(dtype),
+                t,
+                cond.text.to(dtype),
+                [f.to(dtype) for f in cond.mask_features],
+                cond.mask_tokens.to(dtype),
+                cond.noise_level,
+            )
+            on = cond.static.to(self.device, torch.float32).view(-1, 1, 1, 1)
+            mask = torch.sigmoid(logits.float()) * on
+            return masked_epsilon(mask, static_noise(z_t, cond.z_ref, alpha_bar), eps_dynamic)
         static = cond.static.cpu()  # kept on the CPU by the sampler, so this costs no device sync
         if not bool(static.any()):
             return eps_dynamic

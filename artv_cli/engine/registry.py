@@ -60,16 +60,20 @@ def resolve_model(spec: str) -> ModelRef:
 
 def load_model(ref: ModelRef, device: torch.device, dtype: torch.dtype):
     """Build or read the model and move it to the device, in eval mode."""
+    from artv_cli.engine.model import ARTVModel
+
+    quiet_libraries()
+    model = ARTVModel.random(ref.preset, seed=0) if ref.preset else ARTVModel.load(ref.folder)
+    model.name = ref.name
+    return model.to(device, dtype).eval()
+
+
+def quiet_libraries() -> None:
+    """Silence the libraries' own progress bars and notices: they would mix into ours."""
     import diffusers
     import transformers
 
-    from artv_cli.engine.model import ARTVModel
-
-    # The libraries' own progress bars and notices would mix into ours.
     diffusers.utils.logging.set_verbosity_error()
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    model = ARTVModel.random(ref.preset, seed=0) if ref.preset else ARTVModel.load(ref.folder)
-    model.name = ref.name
-    return model.to(device, dtype).eval()
