@@ -52,7 +52,7 @@ class Catalogue:
 
 
 def scan(root: str | Path) -> Catalogue:
-    """Find the captioned videos of a folder: the WebVid layout if it has results_*.csv, else a plain folder."""
+    """Find a folder's captioned videos: WebVid layout if it has results_*.csv, else a plain folder."""
     root = Path(root).expanduser()
     if not root.exists():
         raise ArtvError(f"data folder {root} does not exist", SYNTH_HINT)

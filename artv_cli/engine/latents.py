@@ -121,7 +121,7 @@ def build_cache(
 
 
 class LatentDataset(torch.utils.data.Dataset):
-    """Samples from the latent cache: latents (4, 4, h, w) of (target, prev, prev2, anchor) and the caption."""
+    """Samples from the latent cache: latents (4, 4, h, w) of (target, prev, prev2, anchor), caption."""
 
     def __init__(self, folder: Path, window: int = 10):
         self.folder = Path(folder)

@@ -41,7 +41,7 @@ class TrainConfig:
     data: Path
     """Dataset folder: WebVid layout or a folder of captioned videos."""
     model: str
-    """Base to start from: a diffusers Stable Diffusion folder, an ART-V folder, or tiny-random/sd21-random."""
+    """Start from: a diffusers Stable Diffusion folder, an ART-V folder, or tiny-random/sd21-random."""
     out: Path
     """Run folder: checkpoints, metrics, validation clips and the exported model."""
     width: int | None = None
@@ -166,7 +166,7 @@ class TrainableParts(torch.nn.Module):
 
 
 def load_base(spec: str, seed: int) -> ARTVModel:
-    """The starting model: built-in random preset, an ART-V folder (continue), or an SD folder (fresh ART-V)."""
+    """The start: a built-in random preset, an ART-V folder (continue), or an SD folder (fresh ART-V)."""
     from artv_cli.engine.config import CONFIG_NAME
     from artv_cli.engine.registry import RANDOM_MODELS
 
