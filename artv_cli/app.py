@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from artv_cli.commands.animate import animate
+from artv_cli.commands.data import data_app
 from artv_cli.commands.generate import generate
+from artv_cli.commands.train import train
 from artv_cli.console import ArtvGroup
 
 app = typer.Typer(
@@ -16,6 +18,8 @@ app = typer.Typer(
         "Examples:\n\n"
         '  artv animate examples/red-ball.png "a red ball rolls to the right" -o ball.mp4\n\n'
         '  artv generate "a blue square slides up" --frames 24 --seed 3\n\n'
+        "  artv data synth synth-data --videos 64\n\n"
+        "  artv train --data synth-data --model tiny-random --out runs/tiny --steps 200 --lr 1e-3\n\n"
         "  artv animate --help\n\n"
         "Set ARTV_DEBUG=1 to see a traceback with an error."
     ),
@@ -26,6 +30,8 @@ app = typer.Typer(
 )
 app.command("animate")(animate)
 app.command("generate")(generate)
+app.add_typer(data_app, name="data")
+app.command("train")(train)
 
 
 def _print_version(value: bool) -> None:

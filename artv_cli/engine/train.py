@@ -259,10 +259,13 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     if config.mixed_precision not in ("no", "fp16", "bf16"):
         raise ArtvError(f"--mixed-precision {config.mixed_precision!r} is unknown", "use no, fp16 or bf16")
 
+    # Several processes without CUDA (torchrun or `accelerate launch --multi_gpu` on CPU machines): accelerate
+    # picks its multi-CPU (gloo) mode only when told to use the CPU.
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator = Accelerator(
         gradient_accumulation_steps=config.grad_accum,
         mixed_precision=config.mixed_precision,
-        cpu=config.cpu,
+        cpu=config.cpu or (several and not torch.cuda.is_available()),
         log_with="tensorboard" if config.tensorboard else None,
         project_config=ProjectConfiguration(project_dir=str(config.out), logging_dir=str(config.out)),
     )

@@ -1,0 +1,248 @@
+"""`artv train`: train ART-V on a dataset folder with accelerate (one CPU to many GPUs)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from artv_cli.console import err
+
+
+class Precision(str, Enum):
+    no = "no"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+class ExportWeights(str, Enum):
+    ema = "ema"
+    raw = "raw"
+
+
+def train(
+    data: Annotated[Path, typer.Option(help="Dataset folder (WebVid layout, or videos with captions).")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Start from: a Stable Diffusion folder, an ART-V folder, tiny-random, sd21-random."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder: checkpoints, metrics, clips, model/.")
+    ],
+    size: Annotated[
+        str | None, typer.Option(help="Training size WIDTHxHEIGHT or N. (default: model's, at most 320)")
+    ] = None,
+    stride: Annotated[int, typer.Option(help="Take every n-th frame of a video.")] = 1,
+    fps: Annotated[float | None, typer.Option(help="Resample videos to this frame rate first.")] = None,
+    steps: Annotated[
+        int, typer.Option(help="Optimiser steps in all (a resumed run stops there too).")
+    ] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Samples per process per micro-batch.")] = 4,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimiser step.")] = 1,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate, constant (paper: 1e-5).")] = 1e-5,
+    warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps of the learning rate.")] = 0,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-2,
+    max_grad_norm: Annotated[float, typer.Option(help="Clip the gradient norm to this; 0 = off.")] = 1.0,
+    ema_decay: Annotated[float, typer.Option(help="EMA decay (paper: 0.9999); 0 = no EMA.")] = 0.9999,
+    mixed_precision: Annotated[
+        Precision, typer.Option(help="Autocast precision; weights stay fp32.")
+    ] = Precision.no,
+    gradient_checkpointing: Annotated[bool, typer.Option(help="Less memory, slower backward.")] = False,
+    cache: Annotated[
+        bool, typer.Option(help="Encode frames with the frozen VAE once; train on latents.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Latent cache folder. (default: RUN/latents)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Data-loader worker processes.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Checkpoint every n steps (also at the end, on Ctrl-C).")
+    ] = 500,
+    keep_checkpoints: Annotated[int, typer.Option(help="Keep the last k checkpoints.")] = 3,
+    resume: Annotated[str | None, typer.Option(help="Continue from `latest` or a checkpoint folder.")] = None,
+    log_every: Annotated[int, typer.Option(help="Append to RUN/metrics.jsonl every n steps.")] = 10,
+    validate_every: Annotated[int, typer.Option(help="Validation clips every n steps; 0 = at the end.")] = 0,
+    validation_videos: Annotated[int, typer.Option(help="Animate frame 0 of this many dataset videos.")] = 2,
+    validation_prompt: Annotated[
+        list[str] | None, typer.Option(help="Also render this prompt from text only (repeatable).")
+    ] = None,
+    validation_frames: Annotated[int, typer.Option(help="Frames per validation clip.")] = 8,
+    validation_steps: Annotated[int, typer.Option(help="Denoising steps of validation clips.")] = 10,
+    tensorboard: Annotated[bool, typer.Option(help="Also log to TensorBoard in the run folder.")] = False,
+    export: Annotated[ExportWeights, typer.Option(help="Weights of the exported model.")] = ExportWeights.ema,
+    cpu: Annotated[bool, typer.Option(help="Train on the CPU even where a GPU is present.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the run's summary as JSON.")] = False,
+) -> None:
+    """Train ART-V: Phi_dynamic from the base, Phi_mask and the adapters fresh, VAE and text frozen.
+
+    The same command runs on one CPU and, under `accelerate launch`, on many GPUs (docs/training.md).
+
+    Examples:
+
+      artv data synth synth-data --videos 64
+
+      artv train --data synth-data --model tiny-random --out runs/tiny --steps 200 --lr 1e-3
+
+      artv train --data synth-data --model tiny-random --out runs/tiny --steps 400 --lr 1e-3 --resume latest
+
+      artv animate examples/red-ball.png "a red circle moves right slowly" --model runs/tiny/model
+    """
+    from artv_cli.commands.render_common import parse_size
+    from artv_cli.engine.train import TrainConfig
+    from artv_cli.errors import ArtvError
+
+    width = height = None
+    if size is not None:
+        width, height = parse_size(size)
+    for name, value, least in (
+        ("--steps", steps, 1),
+        ("--batch-size", batch_size, 1),
+        ("--grad-accum", grad_accum, 1),
+        ("--stride", stride, 1),
+        ("--checkpoint-every", checkpoint_every, 1),
+        ("--keep-checkpoints", keep_checkpoints, 1),
+        ("--log-every", log_every, 1),
+        ("--workers", workers, 0),
+        ("--validate-every", validate_every, 0),
+    ):
+        if value < least:
+            raise ArtvError(
+                f"{name} must be at least {least} (got {value})", f"use {name} {max(least, 1)} or more"
+            )
+    if lr <= 0:
+        raise ArtvError(
+            f"--lr must be positive (got {lr:g})", "use --lr 1e-5 (the paper's), or 1e-3 for tiny models"
+        )
+    if not 0 <= ema_decay < 1:
+        raise ArtvError(
+            f"--ema-decay must be in [0, 1) (got {ema_decay:g})", "use --ema-decay 0.9999, or 0 for none"
+        )
+    if fps is not None and fps <= 0:
+        raise ArtvError(f"--fps must be positive (got {fps:g})", "use --fps 8, or leave it out")
+    config = TrainConfig(
+        data=data,
+        model=model,
+        out=out,
+        width=width,
+        height=height,
+        stride=stride,
+        fps=fps,
+        steps=steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        lr=lr,
+        warmup_steps=warmup_steps,
+        weight_decay=weight_decay,
+        max_grad_norm=max_grad_norm,
+        ema_decay=ema_decay,
+        mixed_precision=mixed_precision.value,
+        gradient_checkpointing=gradient_checkpointing,
+        cache=cache,
+        cache_dir=cache_dir,
+        workers=workers,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints,
+        resume=resume,
+        log_every=log_every,
+        validate_every=validate_every,
+        validation_videos=validation_videos,
+        validation_prompts=list(validation_prompt or []),
+        validation_frames=validation_frames,
+        validation_steps=validation_steps,
+        tensorboard=tensorboard,
+        export=export.value,
+        cpu=cpu,
+    )
+    run_training(config, json_out)
+
+
+def run_training(config, json_out: bool) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from artv_cli.engine.train import train as train_model
+
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(bar_width=12),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    tasks: dict[str, int] = {}
+    state = {"interrupted": None}
+
+    def on_event(kind: str, info: dict) -> None:
+        if kind in ("data", "model", "notice"):
+            progress.console.print(info["text"], soft_wrap=True)
+        elif kind == "cache":
+            if "cache" not in tasks:
+                tasks["cache"] = progress.add_task("latent cache", total=info["total"], stats="videos")
+            progress.update(tasks["cache"], completed=info["done"])
+        elif kind == "start":
+            tasks["train"] = progress.add_task(
+                "train", total=info["total"], completed=info["step"], stats="steps"
+            )
+        elif kind == "step":
+            stats = (
+                f"loss {info['loss']:.4f}  {info['steps_per_s']:.2f} steps/s  "
+                f"{info['samples_per_s']:.1f} samples/s"
+            )
+            progress.update(tasks["train"], completed=info["step"], stats=stats)
+        elif kind == "checkpoint":
+            progress.console.print(f"checkpoint {info['path']}")
+        elif kind == "validation":
+            progress.console.print(
+                f"validation clips: {Path(info['paths'][0]).parent}" if info["paths"] else ""
+            )
+        elif kind == "exported":
+            progress.console.print(f"model exported to {info['path']}")
+        elif kind == "interrupted":
+            state["interrupted"] = info
+
+    try:
+        with progress:
+            result = train_model(config, on_event)
+    except KeyboardInterrupt:
+        info = state["interrupted"] or {}
+        if info.get("checkpoint"):
+            err.print(
+                f"interrupted at step {info['step']}: checkpoint {info['checkpoint']}; "
+                "continue with the same command plus --resume latest",
+                soft_wrap=True,
+            )
+        else:
+            err.print("interrupted before the first step: nothing to keep", soft_wrap=True)
+        raise typer.Exit(130) from None
+
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return
+    if result.first_loss is not None:
+        err.print(
+            f"{result.steps} steps, {result.samples} samples in {result.seconds:.1f} s; "
+            f"loss {result.first_loss:.4f} -> {result.last_loss:.4f}"
+            + (f"; skipped {result.skipped}" if result.skipped else "")
+        )
+    if json_out:
+        print(json.dumps(asdict(result), default=str))
+    else:
+        print(result.model)
