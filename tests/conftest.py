@@ -26,3 +26,12 @@ def tiny_model():
     from artv_cli.engine.model import ARTVModel
 
     return ARTVModel.random("tiny", seed=0).eval()
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory):
+    """A small synthetic dataset (8 videos, 12 frames, 64 px) shared by the data and training tests."""
+    from artv_cli.engine.synth import SynthSettings, synth_dataset
+
+    out = tmp_path_factory.mktemp("data") / "synth"
+    return synth_dataset(out, SynthSettings(videos=8, seed=5, frames=12, size=64))

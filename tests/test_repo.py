@@ -14,14 +14,14 @@ from artv_cli.app import app
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def help_examples() -> list[str]:
+def help_examples(commands=(("animate",), ("generate",))) -> list[str]:
     import typer.rich_utils
 
     width, typer.rich_utils.MAX_WIDTH = typer.rich_utils.MAX_WIDTH, 200  # no wrapping inside an example
     runner = CliRunner()
     found = []
     try:
-        for command in (["animate"], ["generate"]):
+        for command in commands:
             text = runner.invoke(app, [*command, "--help"]).stdout
             found += [line.strip() for line in text.splitlines() if line.strip().startswith("artv ")]
     finally:
@@ -44,6 +44,25 @@ def test_help_examples_run_as_printed(example, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert list(tmp_path.glob("*.mp4"))
+
+
+def test_training_help_examples_run_in_order(tmp_path, monkeypatch):
+    """The examples of `artv data synth` and `artv train` run as printed, one after the other (made small)."""
+    examples = list(dict.fromkeys(help_examples([("data", "synth"), ("train",)])))  # each once, in order
+    assert sum(e.startswith("artv train") for e in examples) >= 2
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    for example in examples:
+        args = shlex.split(example)[1:]
+        if args[:2] == ["data", "synth"]:
+            args += ["--videos", "4", "--frames", "6"]
+        elif args[0] == "train":  # 100 times fewer steps; a resumed run still goes on from the first
+            args[args.index("--steps") + 1] = str(int(args[args.index("--steps") + 1]) // 100)
+            args += ["--validation-videos", "0"]
+        elif args[0] == "animate":
+            args += ["--frames", "2", "--steps", "1"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (example, result.output)
 
 
 def test_cli_reference_is_current():

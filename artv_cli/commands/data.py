@@ -38,7 +38,7 @@ def synth(
 
     Examples:
 
-      artv data synth synth-data --videos 100 --seed 0
+      artv data synth world --videos 100 --seed 0
 
       artv data synth tiny-set --videos 8 --frames 12 --size 32
     """

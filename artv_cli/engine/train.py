@@ -262,6 +262,13 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     # Several processes without CUDA (torchrun or `accelerate launch --multi_gpu` on CPU machines): accelerate
     # picks its multi-CPU (gloo) mode only when told to use the CPU.
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    on_cpu = config.cpu or not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    if config.mixed_precision == "fp16" and on_cpu:
+        raise ArtvError("--mixed-precision fp16 needs a GPU", "use --mixed-precision bf16 or no on the CPU")
+    if not several:  # one process: a run in the same Python process may ask for other settings than the last
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(
         gradient_accumulation_steps=config.grad_accum,
         mixed_precision=config.mixed_precision,
@@ -269,8 +276,6 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         log_with="tensorboard" if config.tensorboard else None,
         project_config=ProjectConfiguration(project_dir=str(config.out), logging_dir=str(config.out)),
     )
-    if config.mixed_precision == "fp16" and accelerator.device.type == "cpu":
-        raise ArtvError("--mixed-precision fp16 needs a GPU", "use --mixed-precision bf16 or no on the CPU")
     set_seed(config.seed)
     emit("data", text=catalogue.describe())
 
