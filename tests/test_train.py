@@ -33,7 +33,14 @@ def test_training_lowers_the_loss_and_exports_a_model_animate_renders(synth_data
     run = tmp_path / "run"
     args = ["train", "--data", synth_data, "--out", run, *QUICK, "--steps", 40, "--batch-size", 4]
     args += ["--log-every", 10, "--checkpoint-every", 20, "--validation-videos", 1, "--validation-frames", 3]
-    args += ["--validation-steps", 2, "--validation-prompt", "a red circle moves up slowly"]
+    args += [
+        "--validation-steps",
+        2,
+        "--validation-prompt",
+        "a red circle moves up slowly",
+        "--validate-every",
+        20,
+    ]
     result = invoke(args)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(run / "model")
@@ -50,6 +57,7 @@ def test_training_lowers_the_loss_and_exports_a_model_animate_renders(synth_data
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 40 and summary["samples"] == 160
     assert json.loads((run / "train_config.json").read_text())["width"] == 64
+    assert sorted(p.name for p in (run / "validation").iterdir()) == ["step-00000020", "step-00000040"]
     clips = sorted((run / "validation" / "step-00000040").glob("*.mp4"))
     assert len(clips) == 2 and len(read_video(clips[0])[0]) == 3
 
