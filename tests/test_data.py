@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from artv_cli.app import app
 from artv_cli.engine.data import ClipDataset, FrameSpec, sample_indices, scan
 from artv_cli.engine.synth import COLOURS, SynthSettings, synth_dataset
-from artv_cli.engine.video import read_video
+from artv_cli.engine.video import VideoWriter, read_video
 from artv_cli.errors import ArtvError
 
 
@@ -141,12 +141,15 @@ def test_corrupt_and_captionless_videos_are_skipped_and_counted(synth_data, tmp_
     (root / "clip000001.mp4").write_bytes(b"not a video at all")
     (root / "clip000001.txt").write_text("a broken file")
     shutil.copy(root / "clip000000.mp4", root / "nocaption.mp4")
+    with VideoWriter(root / "clip000001b.mp4", fps=8) as writer:  # one frame: too short to train on
+        writer.append(np.zeros((64, 64, 3), np.uint8))
+    (root / "clip000001b.txt").write_text("a single frame")
     catalogue = scan(root)
     assert catalogue.skipped == {"without caption": 1}
     dataset = ClipDataset(catalogue, FrameSpec(64, 64))
-    sample = dataset[(1, 0.5, 0.5)]  # the corrupt video: the next one is used and the skip reported
-    assert sample["skipped"] == [("clip000001.mp4", "corrupt")]
-    assert sample["caption"] == catalogue.items[2].caption
+    sample = dataset[(1, 0.5, 0.5)]  # the corrupt video, then the short one: the next is used, skips reported
+    assert sample["skipped"] == [("clip000001.mp4", "corrupt"), ("clip000001b.mp4", "too short")]
+    assert sample["caption"] == catalogue.items[3].caption
     assert sample["pixels"].shape == (4, 3, 64, 64)
     assert sample["pixels"].min() >= -1 and sample["pixels"].max() <= 1
 

@@ -69,6 +69,24 @@ def test_training_lowers_the_loss_and_exports_a_model_animate_renders(synth_data
     assert len(read_video(out)[0]) == 3
 
 
+def test_training_starts_from_a_stable_diffusion_folder_or_continues_an_art_v_folder(synth_data, tmp_path):
+    """Phi_dynamic starts as the base UNet; an ART-V folder given as --model is trained further."""
+    from artv_cli.engine.model import random_base
+
+    base = random_base("tiny", seed=3)
+    base.save(tmp_path / "sd")
+    common = ["train", "--data", synth_data, *QUICK, "--steps", 2]
+    first = invoke(
+        [*common, "--out", tmp_path / "a", "--model", tmp_path / "sd", "--export", "raw", "--lr", 1e-12]
+    )
+    assert first.exit_code == 0, first.output
+    exported = load_file(tmp_path / "a" / "model" / "unet" / "diffusion_pytorch_model.safetensors")
+    torch.testing.assert_close(exported["conv_in.weight"], base.unet.state_dict()["conv_in.weight"])
+    again = invoke([*common, "--out", tmp_path / "b", "--model", tmp_path / "a" / "model"])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "b" / "model" / "artv_config.json").is_file()
+
+
 def test_exported_model_holds_the_ema_weights(synth_data, tmp_path):
     """EMA by default (diffusers' EMAModel), the raw weights with --export raw; they differ after training."""
     exported = {}
