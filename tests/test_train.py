@@ -56,7 +56,12 @@ def test_training_lowers_the_loss_and_exports_a_model_animate_renders(synth_data
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000020", "step-00000040"]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 40 and summary["samples"] == 160
-    assert json.loads((run / "train_config.json").read_text())["width"] == 64
+    recorded = json.loads((run / "train_config.json").read_text())
+    assert recorded["width"] == 64 and recorded["seed"] == 0 and recorded["versions"]["torch"]
+    provenance = json.loads((run / "model" / "artv_config.json").read_text())["extra"]["training"]
+    assert (
+        provenance["steps"] == 40 and provenance["weights"] == "ema" and provenance["base"] == "tiny-random"
+    )
     assert sorted(p.name for p in (run / "validation").iterdir()) == ["step-00000020", "step-00000040"]
     clips = sorted((run / "validation" / "step-00000040").glob("*.mp4"))
     assert len(clips) == 2 and len(read_video(clips[0])[0]) == 3

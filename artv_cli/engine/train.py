@@ -344,7 +344,8 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     elif config.resume == "latest":
         emit("notice", text=f"no checkpoint in {config.out} yet: starting a new run")
     if accelerator.is_main_process:
-        _write_json(config.out / "train_config.json", asdict(config) | {"width": width, "height": height})
+        record = asdict(config) | {"width": width, "height": height, "processes": accelerator.num_processes}
+        _write_json(config.out / "train_config.json", record | {"versions": _versions()})
         _trim_metrics(config.out / "metrics.jsonl", start)
     if config.tensorboard:
         accelerator.init_trackers("tensorboard")
@@ -493,7 +494,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         )
     ).tolist()
     if accelerator.is_main_process:
-        exported = _export(model, parts, accelerator, ema, config)
+        exported = _export(model, parts, accelerator, ema, config, step)
         emit("exported", path=str(exported))
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -575,11 +576,32 @@ def _with_export_weights(ema, parts, config: TrainConfig):
     return swap()
 
 
-def _export(model: ARTVModel, parts, accelerator, ema, config: TrainConfig) -> Path:
+def _export(model: ARTVModel, parts, accelerator, ema, config: TrainConfig, step: int) -> Path:
     unwrapped = accelerator.unwrap_model(parts)
+    model.config.extra["training"] = {
+        "run": str(config.out),
+        "data": str(config.data),
+        "base": config.model,
+        "steps": step,
+        "weights": "raw" if ema is None else config.export,
+        "seed": config.seed,
+        "versions": _versions(),
+    }
     with _with_export_weights(ema, unwrapped, config):
         model.name = str(config.out / "model")
         return model.save(config.out / "model")
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("artv", "torch", "diffusers", "transformers", "accelerate"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
 
 
 def _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emit) -> None:
