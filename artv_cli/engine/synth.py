@@ -152,13 +152,17 @@ def _a(word: str) -> str:
 
 
 def _camera(video: SynthVideo, frame: int, frames: int) -> tuple[float, float, float]:
-    """Camera centre (world units) and zoom at a frame."""
+    return camera_pose(video.camera, video.camera_direction, frame, frames)
+
+
+def camera_pose(camera: str, direction: str | None, frame: int, frames: int) -> tuple[float, float, float]:
+    """Camera centre (world units) and zoom at a frame: pans move 0.3 frame widths, zooms go 1 <-> 1.5."""
     s = frame / max(1, frames - 1)
-    if video.camera == "pan":
-        ux, uy = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}[video.camera_direction]
+    if camera == "pan":
+        ux, uy = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}[direction]
         return 0.5 + 0.3 * s * ux, 0.5 + 0.3 * s * uy, 1.0
-    if video.camera == "zoom":
-        zoom = 1.0 + 0.5 * s if video.camera_direction == "in" else 1.5 - 0.5 * s
+    if camera == "zoom":
+        zoom = 1.0 + 0.5 * s if direction == "in" else 1.5 - 0.5 * s
         return 0.5, 0.5, zoom
     return 0.5, 0.5, 1.0
 
