@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from artv_cli.engine.drift import PSNR_CAP
+
 PANELS = (
     ("hist_distance", "colour histogram distance to frame 0"),
     ("colour_shift", "mean colour shift from frame 0"),
@@ -29,7 +31,9 @@ def drift_plot(curves: dict[str, list[float]], path: Path, title: str = "") -> P
         box = (left + 44, top + 22, left + width - 12, top + height - 24)
         draw.rectangle(box, outline="#888888")
         draw.text((left + 44, top + 6), label, fill="black")
-        values = [v for v in curves.get(name, []) if v is not None and not math.isnan(v)]
+        # identical frames have PSNR "infinity" (capped): left out so the rest of the curve stays readable
+        series = [None if v is None or math.isnan(v) or v >= PSNR_CAP else v for v in curves.get(name, [])]
+        values = [v for v in series if v is not None]
         if not values:
             draw.text((box[0] + 8, box[1] + 8), "no data", fill="#888888")
             continue
@@ -38,13 +42,12 @@ def drift_plot(curves: dict[str, list[float]], path: Path, title: str = "") -> P
             low, high = low - 0.5, high + 0.5
         draw.text((left + 2, box[1] - 4), f"{high:.3g}", fill="#444444")
         draw.text((left + 2, box[3] - 10), f"{low:.3g}", fill="#444444")
-        series = curves[name]
         frames = max(1, len(series) - 1)
         draw.text((box[2] - 60, box[3] + 6), f"frame {len(series) - 1}", fill="#444444")
         points = [
             (box[0] + (box[2] - box[0]) * t / frames, box[3] - (box[3] - box[1]) * (v - low) / (high - low))
             for t, v in enumerate(series)
-            if v is not None and not math.isnan(v)
+            if v is not None
         ]
         if len(points) > 1:
             draw.line(points, fill="#1f5fbf", width=2)
