@@ -46,9 +46,12 @@ def test_help_examples_run_as_printed(example, tmp_path, monkeypatch):
     assert list(tmp_path.glob("*.mp4"))
 
 
-def test_training_help_examples_run_in_order(tmp_path, monkeypatch):
-    """The examples of `artv data synth` and `artv train` run as printed, one after the other (made small)."""
-    examples = list(dict.fromkeys(help_examples([("data", "synth"), ("train",)])))  # each once, in order
+def test_training_and_eval_help_examples_run_in_order(tmp_path, monkeypatch):
+    """The examples of `artv data synth`, `train` and `eval` run as printed, in order (made small)."""
+    examples = list(
+        dict.fromkeys(help_examples([("data", "synth"), ("train",), ("eval",)]))
+    )  # once, in order
+    assert sum(e.startswith("artv eval") for e in examples) >= 2
     assert sum(e.startswith("artv train") for e in examples) >= 2
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     monkeypatch.chdir(tmp_path)

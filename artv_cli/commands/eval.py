@@ -70,15 +70,16 @@ def eval_videos(
 
     With no metric flag, every metric whose inputs and weights are present runs; the others are listed
     as skipped with the file they need. Prompts come from artv's sidecar JSONs, a WebVid table, or
-    --prompts.
+    --prompts. FVD against real videos: artv eval gen/ --fvd --ref real/ --protocol ucf101-fvd2048-16f
+    (docs/eval.md). The `world` folder of the examples is made by `artv data synth world`.
 
     Examples:
 
-      artv data synth world --videos 8 && artv eval world --world --drift
+      artv eval world --world --drift
 
       artv eval world --drift --out results.json
 
-      artv eval world --fvd --ref real-videos --protocol ucf101-fvd2048-16f --json
+      artv eval world --json
     """
     from artv_cli.engine.devices import resolve_device
     from artv_cli.engine.evaluate import EvalConfig, evaluate
