@@ -8,6 +8,7 @@ from artv_cli.commands.animate import animate
 from artv_cli.commands.data import data_app
 from artv_cli.commands.eval import eval_videos
 from artv_cli.commands.generate import generate
+from artv_cli.commands.story import story
 from artv_cli.commands.train import train
 from artv_cli.console import ArtvGroup
 
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.command("animate")(animate)
 app.command("generate")(generate)
 app.add_typer(data_app, name="data")
+app.command("story")(story)
 app.command("train")(train)
 app.command("eval")(eval_videos)
 

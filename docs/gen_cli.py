@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-COMMANDS = [[], ["animate"], ["generate"], ["train"], ["eval"], ["data"], ["data", "synth"], ["data", "info"]]
+COMMANDS = [
+    [],
+    ["animate"],
+    ["generate"],
+    ["story"],
+    ["train"],
+    ["eval"],
+    ["data"],
+    ["data", "synth"],
+    ["data", "info"],
+]
 
 
 def render() -> str:

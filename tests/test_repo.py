@@ -68,6 +68,18 @@ def test_training_and_eval_help_examples_run_in_order(tmp_path, monkeypatch):
         assert result.exit_code == 0, (example, result.output)
 
 
+def test_story_help_examples_run_as_printed(tmp_path, monkeypatch):
+    examples = help_examples([("story",)])
+    assert len(examples) >= 2
+    for folder in ("examples", "storyboards"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    monkeypatch.chdir(tmp_path)
+    for example in examples:
+        result = CliRunner().invoke(app, shlex.split(example)[1:])
+        assert result.exit_code == 0, (example, result.output)
+    assert (tmp_path / "demo.mp4").is_file() and (tmp_path / "keyframes.mp4").is_file()
+
+
 def test_cli_reference_is_current():
     generated = runpy.run_path(str(ROOT / "docs" / "gen_cli.py"))["render"]()
     assert (ROOT / "docs" / "cli.md").read_text() == generated, "run: python docs/gen_cli.py > docs/cli.md"

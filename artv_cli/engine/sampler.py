@@ -95,6 +95,8 @@ def render(
     image: torch.Tensor | None = None,
     state: RenderState | None = None,
     on_step: OnStep | None = None,
+    reanchor: bool = False,
+    transition: tuple[str, int] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the frames (H, W, 3) uint8 of a video, one at a time, as they are made.
 
@@ -102,6 +104,10 @@ def render(
     state, ART-V makes frame 0 itself from blank references and anchor (text only, Sec. 4.1); with a
     `state`, the video continues from it (the next segment of a story). Memory does not grow with length:
     only the two reference latents and the anchor are kept.
+
+    For storyboards: `reanchor` makes this call's first frame the anchor (an image given with a state
+    replaces the references and, with `reanchor`, the anchor too); `transition=(previous_prompt, K)`
+    blends the text embedding from the previous prompt to this one over the first K frames made.
     """
     device = model.device
     generator = make_generator(settings.seed, device)
@@ -112,11 +118,16 @@ def render(
     # 1. Encode the prompt, once per prompt: the prompt, and the negative (by default empty) prompt of
     #    the no-text branch.
     text, no_text = model.encode_prompt([prompt, settings.negative_prompt]).chunk(2)
+    text_before = model.encode_prompt([transition[0]]) if transition and transition[1] > 0 else None
+    made = 0  # frames made by this call (the transition counts them)
 
     # 2. Frame 0 from the image, if one is given: it is also the anchor (Sec. 3.4).
     if image is not None:
         z0 = model.encode_images(image).float()
-        state.prev, state.prev2, state.anchor = z0, z0, z0
+        state.prev, state.prev2 = z0, z0
+        if state.anchor is None or reanchor:
+            state.anchor = z0
+            reanchor = False  # done: the image is the anchor
         state.frames_done += 1
         yield model.decode_latents(z0)[0]
 
@@ -155,13 +166,16 @@ def render(
         # 5. Assemble the guidance branches, batched into one forward per network (Sec. 4). A branch with
         #    weight 0, or whose condition is already blank (frame 0 of a text-only video), is not computed.
         refs_key, anchor_key = ("refs" if has_refs else "blank"), ("anchor" if has_anchor else "blank")
-        branches = {"full": (text, refs_key, anchor_key)}
+        text_now = text
+        if text_before is not None and made < transition[1]:  # blend from the previous prompt (storyboards)
+            text_now = torch.lerp(text_before, text, (made + 1) / (transition[1] + 1))
+        branches = {"full": (text_now, refs_key, anchor_key)}
         if settings.guidance_text != 0:
             branches["no_text"] = (no_text, refs_key, anchor_key)
         if settings.guidance_ref != 0 and has_refs:
-            branches["no_ref"] = (text, "blank", anchor_key)
+            branches["no_ref"] = (text_now, "blank", anchor_key)
         if settings.guidance_anchor != 0 and has_anchor:
-            branches["no_anchor"] = (text, refs_key, "blank")
+            branches["no_anchor"] = (text_now, refs_key, "blank")
         rows = list(branches.values())
         z_ref = state.prev if has_refs else blank
         cond = Conditions(
@@ -198,15 +212,17 @@ def render(
             if on_step is not None:
                 on_step(frame, step + 1, settings.steps, None)
 
-        # 7. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 becomes the anchor too.
-        #    The state is complete before the frame leaves, so a consumer that stops here can resume.
+        # 7. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 (or a storyboard segment's
+        #    first frame, re-anchoring) becomes the anchor too. The state is complete before the frame
+        #    leaves, so a consumer that stops here can resume.
         state.prev2 = state.prev if has_refs else z
         state.prev = z
-        if not has_anchor:
+        if not has_anchor or (reanchor and made == 0):
             state.anchor = z
             z_a = augment(model, z, settings.noise_level, generator).to(model.dtype)
             tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
         state.frames_done += 1
+        made += 1
 
         # 8. Hand the frame to the writer, decoded to pixels; the loop itself stays in latent space.
         yield model.decode_latents(z)[0]

@@ -42,11 +42,19 @@ class VideoWriter:
     Ctrl-C) the temporary files are removed and nothing that looks finished is left behind.
     """
 
-    def __init__(self, path: Path, fps: float, quality: float = 8, frames_dir: Path | None = None):
+    def __init__(
+        self,
+        path: Path,
+        fps: float,
+        quality: float = 8,
+        frames_dir: Path | None = None,
+        encoder_params: list[str] | None = None,
+    ):
         self.path = Path(path)
         self.fps = fps
         self.quality = quality
         self.frames_dir = Path(frames_dir) if frames_dir else None
+        self.encoder_params = list(encoder_params or [])  # extra ffmpeg output options (such as -bf 0)
         self.partial = self.path.with_name(f".{self.path.name}.partial")
         self.partial_dir = (
             self.frames_dir.with_name(f".{self.frames_dir.name}.partial") if self.frames_dir else None
@@ -74,7 +82,7 @@ class VideoWriter:
                 codec="libx264",
                 pix_fmt_out="yuv420p",
                 macro_block_size=2,
-                output_params=["-f", "mp4", "-movflags", "+faststart"],
+                output_params=[*self.encoder_params, "-f", "mp4", "-movflags", "+faststart"],
             )
             self._writer.send(None)
         self._writer.send(np.ascontiguousarray(frame))

@@ -1,0 +1,241 @@
+"""`artv story FILE`: render a YAML storyboard of chained prompts into one long video."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from artv_cli import options as o
+from artv_cli.console import err
+
+# Seconds per denoising step of one frame, measured (2-core CPU, fp32, tiny preset at 64x64, 3 branches).
+MEASURED_STEP_SECONDS = {"tiny": 0.016}
+
+
+def story(
+    file: Annotated[Path, typer.Argument(help="The storyboard (.yaml).", show_default=False)],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output .mp4 (replaces output.path).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted render of the same storyboard.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Check the storyboard and print the plan; render nothing.")
+    ] = False,
+    device: o.Device = "auto",
+    dtype: o.Dtype = o.DtypeName.auto,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Render a storyboard: segments of prompts chained into one long video (paper Sec. 4.1).
+
+    Each segment continues from the last two frames of the one before; keyframe images, re-anchoring
+    and prompt transitions are set per segment (docs/storyboards.md). Ctrl-C keeps a playable video of
+    the finished segments; --resume continues it.
+
+    Examples:
+
+      artv story storyboards/demo.yaml --dry-run
+
+      artv story storyboards/demo.yaml -o demo.mp4
+
+      artv story storyboards/keyframes.yaml -o keyframes.mp4 --resume
+    """
+    from artv_cli.commands.render_common import check_out, check_size, parse_size
+    from artv_cli.engine.registry import DEFAULT_MODEL, resolve_model
+    from artv_cli.engine.story import load_storyboard, plan_segments, resolved, work_dir
+    from artv_cli.errors import ArtvError
+
+    # 1. Everything that needs no model: the file, the model name, the size, the output.
+    board = load_storyboard(file)
+    ref = resolve_model(board.model or DEFAULT_MODEL)
+    if board.size is not None:
+        size = parse_size(str(board.size))
+        check_size(*size, ref.size_multiple, ref.name)
+    else:
+        size = (ref.native_size, ref.native_size)
+    planned = plan_segments(board, file.parent)
+    target = out or Path(board.output.path)
+    check_out(target)
+    record = {
+        "artv_version": _version("artv"),
+        "command": "story",
+        "storyboard_file": str(file),
+        "storyboard": resolved(board, planned, size, ref.name),
+        "frames_dir": board.output.frames_dir,
+        "video": str(target),
+    }
+    total_frames = sum(p.frames for p in planned)
+    work = work_dir(target)
+    if dry_run:
+        print(_plan_text(planned, board, size, ref, target))
+        return
+    if (work / "state.pt").is_file() and not resume:
+        raise ArtvError(
+            f"a partial render of {target} exists ({work})",
+            f"add --resume to continue it, or delete {work} to start over",
+        )
+    if resume and not (work / "state.pt").is_file():
+        err.print(f"note: nothing to resume for {target}: rendering from the start")
+
+    # 2. The model, then the segments, streamed to the video.
+    from artv_cli.engine.devices import resolve_device, resolve_dtype
+    from artv_cli.engine.registry import load_model
+    from artv_cli.engine.story import render_story
+
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype.value, torch_device)
+    if board.model is None:
+        err.print(f"note: no model in the storyboard; using {DEFAULT_MODEL}", soft_wrap=True)
+    err.print(
+        f"model {ref.name} on {torch_device}, {size[0]}x{size[1]}, "
+        f"{len(planned)} segments, {total_frames} frames"
+    )
+    model = load_model(ref, torch_device, torch_dtype)
+    record["versions"] = {name: _version(name) for name in ("torch", "diffusers", "transformers")} | {
+        "python": platform.python_version()
+    }
+    record["argv"] = sys.argv[1:]
+    record["device"] = str(torch_device)
+    record["model_config"] = model.config.__dict__
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    steps_total = sum((p.frames - (1 if p.image else 0)) * p.steps for p in planned)
+    finished = {"segments": 0}
+    started = time.perf_counter()
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    try:
+        with progress:
+            task = progress.add_task("story", total=max(1, steps_total))
+            done_before = sum(
+                (p.frames - (1 if p.image else 0)) * p.steps
+                for p in planned[: _segments_done(work) if resume else 0]
+            )
+            progress.update(task, completed=done_before)
+
+            def on_frame(segment: int, frame: int, step: int, steps: int) -> None:
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"segment {segment + 1}/{len(planned)} "
+                    f"frame {frame + 1}/{planned[segment].frames}",
+                )
+
+            def on_segment(segment: int, path: Path) -> None:
+                finished["segments"] = segment + 1
+
+            render_story(
+                model,
+                board,
+                planned,
+                size,
+                target,
+                record,
+                resume=resume,
+                on_frame=on_frame,
+                on_segment=on_segment,
+            )
+    except KeyboardInterrupt:
+        done = finished["segments"] or (_segments_done(work) if resume else 0)
+        if done:
+            err.print(
+                f"interrupted: {target} holds the first {done} of {len(planned)} segments (playable); "
+                f"continue with: artv story {file} --resume",
+                soft_wrap=True,
+            )
+        else:
+            err.print("interrupted before the first segment was finished: nothing to keep", soft_wrap=True)
+        raise typer.Exit(130) from None
+    seconds = time.perf_counter() - started
+    err.print(
+        f"wrote {total_frames} frames ({total_frames / board.fps:.1f} s of video) to {target} "
+        f"in {seconds:.1f} s"
+    )
+    if json_out:
+        print(
+            json.dumps(
+                {
+                    "video": str(target),
+                    "sidecar": str(target.with_suffix(".json")),
+                    "frames": total_frames,
+                    "segments": len(planned),
+                    "seconds": round(seconds, 3),
+                }
+            )
+        )
+    else:
+        print(target)
+
+
+def _segments_done(work: Path) -> int:
+    import torch
+
+    state = work / "state.pt"
+    return (
+        int(torch.load(state, map_location="cpu", weights_only=True)["segments_done"])
+        if state.is_file()
+        else 0
+    )
+
+
+def _plan_text(planned, board, size, ref, target) -> str:
+    lines = [
+        f"storyboard: {len(planned)} segments, {size[0]}x{size[1]} at {board.fps:g} fps, model {ref.name}",
+        f"{'#':>3}  {'frames':>6}  {'start':>5}  {'seconds':>7}  {'seed':>6}  {'steps':>5}  what",
+    ]
+    for p in planned:
+        extras = [
+            f"image {Path(p.image).name}" if p.image else "",
+            "re-anchor" if p.reanchor else "",
+            f"transition {p.transition}" if p.transition else "",
+        ]
+        what = p.prompt + "".join(f" [{e}]" for e in extras if e)
+        lines.append(
+            f"{p.index + 1:>3}  {p.frames:>6}  {p.start:>5}  {p.frames / board.fps:>7.2f}  "
+            f"{p.seed:>6}  {p.steps:>5}  {what}"
+        )
+    frames = sum(p.frames for p in planned)
+    steps = sum((p.frames - (1 if p.image else 0)) * p.steps for p in planned)
+    rate = MEASURED_STEP_SECONDS.get(ref.preset or "")
+    estimate = (
+        f"about {steps * rate:.0f} s on a 2-core CPU (measured rate of the {ref.preset} preset)"
+        if rate
+        else "no measured rate for this model"
+    )
+    lines.append(
+        f"total: {frames} frames, {frames / board.fps:.2f} s of video, {steps} denoising steps; {estimate}"
+    )
+    lines.append(f"output: {target}")
+    return "\n".join(lines)
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
