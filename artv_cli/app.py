@@ -6,8 +6,11 @@ import typer
 
 from artv_cli.commands.animate import animate
 from artv_cli.commands.data import data_app
+from artv_cli.commands.download import download
 from artv_cli.commands.eval import eval_videos
 from artv_cli.commands.generate import generate
+from artv_cli.commands.init import init
+from artv_cli.commands.models import models_app
 from artv_cli.commands.story import story
 from artv_cli.commands.train import train
 from artv_cli.console import ArtvGroup
@@ -33,6 +36,9 @@ app = typer.Typer(
 app.command("animate")(animate)
 app.command("generate")(generate)
 app.add_typer(data_app, name="data")
+app.command("download")(download)
+app.add_typer(models_app, name="models")
+app.command("init")(init)
 app.command("story")(story)
 app.command("train")(train)
 app.command("eval")(eval_videos)

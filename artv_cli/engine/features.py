@@ -14,7 +14,6 @@ and need no torchvision. `artv download` fetches them into the weights folder.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,15 +52,13 @@ WEIGHTS = {
 
 
 def weights_dir(override: str | Path | None = None) -> Path:
-    """Where evaluation weights live: --weights-dir, else $ARTV_HOME/eval, else the user data folder."""
+    """Where evaluation weights live: --weights-dir, else the `eval` folder of artv's cache ($ARTV_HOME),
+    where `artv download i3d inception c3d clip` puts them."""
     if override:
         return Path(override).expanduser()
-    home = os.environ.get("ARTV_HOME")
-    if home:
-        return Path(home).expanduser() / "eval"
-    import platformdirs
+    from artv_cli.engine.downloads import artv_home
 
-    return Path(platformdirs.user_data_dir("artv")) / "eval"
+    return artv_home() / "eval"
 
 
 def find_weights(name: str, folder: Path) -> Path | None:

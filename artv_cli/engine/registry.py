@@ -53,6 +53,14 @@ def resolve_model(spec: str) -> ModelRef:
         multiple = 2 ** (len(vae["block_out_channels"]) - 1) * 2 ** (len(unet["block_out_channels"]) - 1)
         return ModelRef(str(folder), None, folder, native, multiple)
     names = ", ".join(RANDOM_MODELS)
+    from artv_cli.engine.downloads import registry
+
+    if spec in registry():
+        raise ArtvError(
+            f"{spec} is a base image model, not an ART-V model",
+            f"build one with `artv init --base {spec} OUT`, train it with `artv train --model OUT`, "
+            "then render with --model RUN/model",
+        )
     if folder.exists() or "/" in spec or spec.startswith("."):
         raise ArtvError(f"model folder {spec} does not exist", f"give an existing folder, or one of: {names}")
     raise ArtvError(f"unknown model '{spec}'", f"give a model folder path, or one of: {names}")

@@ -173,6 +173,11 @@ def load_base(spec: str, seed: int) -> ARTVModel:
     if spec in RANDOM_MODELS:
         return ARTVModel.random(RANDOM_MODELS[spec], seed=seed)
     folder = Path(spec).expanduser()
+    if not folder.exists():
+        from artv_cli.engine.downloads import local_path, registry
+
+        if spec in registry():  # a downloaded base such as sd21-base
+            folder = local_path(spec)
     if (folder / CONFIG_NAME).is_file():
         return ARTVModel.load(folder)
     if folder.is_dir():
