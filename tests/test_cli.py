@@ -345,3 +345,40 @@ def test_console_script_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out) and out.exists()
+
+
+def test_fast_preset_uses_dpm_solver_at_12_steps_unless_told_otherwise(runner, tmp_path):
+    out = tmp_path / "fast.mp4"
+    result = invoke(runner, ["generate", "a ball", "--fast", "--frames", 2, "--seed", 1, "-o", out])
+    assert result.exit_code == 0, result.output
+    settings = json.loads(out.with_suffix(".json").read_text())["settings"]
+    assert (settings["scheduler"], settings["steps"]) == ("dpm++", 12)
+    timing = json.loads(out.with_suffix(".json").read_text())["timing"]
+    assert timing["first_generated_frame_seconds"] > 0 and timing["compiled"] is False
+    told = invoke(runner, ["generate", "a ball", "--fast", "--steps", 3, "--frames", 2, "-o", out])
+    assert told.exit_code == 0 and json.loads(out.with_suffix(".json").read_text())["settings"]["steps"] == 3
+    default = invoke(runner, ["generate", "a ball", "--frames", 1, "--steps", 1, "-o", out])
+    assert (
+        default.exit_code == 0
+        and json.loads(out.with_suffix(".json").read_text())["settings"]["scheduler"] == "ddim"
+    )
+
+
+def test_mask_every_is_recorded_and_checked(runner, tmp_path):
+    out = tmp_path / "m.mp4"
+    result = invoke(
+        runner, ["animate", EXAMPLE, "a ball", *FAST, "--frames", 2, "--mask-every", 2, "-o", out]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.with_suffix(".json").read_text())["settings"]["mask_every"] == 2
+    bad = invoke(runner, ["animate", EXAMPLE, "a ball", *FAST, "--mask-every", 0, "-o", out])
+    assert bad.exit_code == 2 and "--mask-every must be at least 1" in bad.stderr
+
+
+@pytest.mark.slow
+def test_compile_renders_the_same_video_shape(runner, tmp_path):
+    out = tmp_path / "c.mp4"
+    result = invoke(runner, ["animate", EXAMPLE, "a ball", *FAST, "--frames", 3, "--compile", "-o", out])
+    assert result.exit_code == 0, result.output
+    assert len(read_video(out)[0]) == 3
+    assert json.loads(out.with_suffix(".json").read_text())["timing"]["compiled"] is True

@@ -171,3 +171,37 @@ def test_engine_exports_its_main_names():
 
     assert engine.render is render and engine.SampleSettings is SampleSettings
     assert set(engine.__all__) >= {"ARTVModel", "render", "SampleSettings", "RenderState", "VideoWriter"}
+
+
+def test_background_decoding_hands_out_the_same_frames_in_order(tiny_model):
+    settings = dict(frames=5, steps=2, seed=4)
+    inline = list(
+        render(tiny_model, "a ball", SampleSettings(**settings, background_decode=False), image=image())
+    )
+    overlapped = list(
+        render(tiny_model, "a ball", SampleSettings(**settings, background_decode=True), image=image())
+    )
+    assert len(overlapped) == 5
+    assert all(np.array_equal(a, b) for a, b in zip(inline, overlapped, strict=True))
+
+
+def test_mask_every_k_steps_runs_phi_mask_less_often(tiny_model):
+    from artv_cli.engine.sampler import RenderState
+
+    base = dict(frames=3, steps=6, seed=2)
+    every, sparse = RenderState(), RenderState()
+    a = list(render(tiny_model, "a ball", SampleSettings(**base), image=image(), state=every))
+    b = list(render(tiny_model, "a ball", SampleSettings(**base, mask_every=3), image=image(), state=sparse))
+    assert every.counters["unet_rows"] == sparse.counters["unet_rows"]
+    assert sparse.counters["mask_rows"] * 3 == every.counters["mask_rows"]
+    assert np.array_equal(a[0], b[0]) and len(b) == 3
+    calls, handle = count_calls(tiny_model.mask_unet)
+    try:
+        list(
+            render(
+                tiny_model, "a ball", SampleSettings(frames=2, steps=6, seed=2, mask_every=3), image=image()
+            )
+        )
+    finally:
+        handle.remove()
+    assert len(calls) == 2  # steps 0 and 3 of the one generated frame

@@ -35,9 +35,16 @@ class RenderOptions:
     """Frames per second of the file."""
     size: str | None = None
     """WIDTHxHEIGHT or N; None is the model's size (animate: the image's aspect at that area)."""
-    steps: int = 25
-    """Denoising steps per frame."""
-    scheduler: str = "ddim"
+    steps: int | None = None
+    """Denoising steps per frame; None is 25 (12 with fast)."""
+    scheduler: str | None = None
+    """ddim or dpm++; None is ddim (dpm++ with fast)."""
+    fast: bool = False
+    """Speed preset: DPM-Solver++ at 12 steps unless steps or scheduler are given."""
+    mask_every: int = 1
+    """Run Phi_mask every k-th step."""
+    compile: bool = False
+    """torch.compile the UNets."""
     """ddim or dpm++."""
     seed: int | None = None
     """None draws one (and records it)."""
@@ -65,9 +72,14 @@ class RenderOptions:
     @classmethod
     def from_cli(cls, values: dict) -> RenderOptions:
         """From a command function's parameters (its `locals()`), closed choices turned into their values."""
-        return cls(
+        opts = cls(
             **{key: value.value if isinstance(value, Enum) else value for key, value in values.items()}
         )
+        if opts.steps is None:
+            opts.steps = 12 if opts.fast else 25
+        if opts.scheduler is None:
+            opts.scheduler = "dpm++" if opts.fast else "ddim"
+        return opts
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -147,6 +159,10 @@ def check_numbers(opts: RenderOptions) -> None:
         raise ArtvError(
             f"--steps must be at least 1 (got {opts.steps})",
             "use --steps 25 (or 10-15 with --scheduler dpm++)",
+        )
+    if opts.mask_every < 1:
+        raise ArtvError(
+            f"--mask-every must be at least 1 (got {opts.mask_every})", "use --mask-every 2, for example"
         )
     if opts.fps <= 0:
         raise ArtvError(f"--fps must be positive (got {opts.fps:g})", "use --fps 8, for example")
@@ -252,7 +268,7 @@ def run_render(opts: RenderOptions) -> None:
     dtype_name = str(dtype).removeprefix("torch.")
     err.print(f"model {job.ref.name} on {device} ({dtype_name}), seed {job.seed}, {job.width}x{job.height}")
     started = time.perf_counter()
-    model = load_model(job.ref, device, dtype)
+    model = load_model(job.ref, device, dtype, compile=opts.compile)
     load_seconds = time.perf_counter() - started
     method = model.config
     settings = SampleSettings(
@@ -267,6 +283,7 @@ def run_render(opts: RenderOptions) -> None:
         noise_level=method.t_test if opts.noise_level is None else opts.noise_level,
         seed=job.seed,
         negative_prompt=opts.negative_prompt,
+        mask_every=opts.mask_every,
     )
 
     made = opts.frames - (1 if job.pixels is not None else 0)  # frame 0 of an animation is the image
@@ -277,8 +294,10 @@ def run_render(opts: RenderOptions) -> None:
         def on_step(frame: int, step: int, total: int, preview) -> None:
             progress.update(task, advance=1, description=f"frame {frame + 1}/{opts.frames}")
 
+        stamps = []  # when each generated frame was handed over: the first one carries a compile's cost
         for frame in render(model, opts.prompt, settings, image=job.pixels, on_step=on_step):
             writer.append(frame)
+            stamps.append(time.perf_counter())
         progress.update(task, completed=max(1, made * settings.steps))
     elapsed = time.perf_counter() - started
 
@@ -301,6 +320,8 @@ def run_render(opts: RenderOptions) -> None:
             "load_seconds": round(load_seconds, 3),
             "render_seconds": round(elapsed, 3),
             "seconds_per_generated_frame": round(elapsed / made, 4) if made else None,
+            "first_generated_frame_seconds": _first_frame(stamps, started, job.pixels is not None),
+            "compiled": opts.compile,
         },
         "versions": {
             name: _version(name) for name in ("torch", "diffusers", "transformers", "imageio-ffmpeg")
@@ -325,6 +346,14 @@ def run_render(opts: RenderOptions) -> None:
         print(json.dumps(summary))
     else:
         print(job.out)
+
+
+def _first_frame(stamps: list[float], started: float, animated: bool) -> float | None:
+    """Seconds until the first generated frame (frame 1 of an animation, frame 0 of a text-only video)."""
+    index = 1 if animated else 0
+    if len(stamps) <= index:
+        return None
+    return round(stamps[index] - (stamps[index - 1] if index else started), 4)
 
 
 def _version(package: str) -> str | None:

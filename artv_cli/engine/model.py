@@ -313,6 +313,8 @@ class ARTVModel:
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> ARTVModel:
         for net in self.networks():
             net.to(device=device, dtype=dtype)
+        # Asked for at every step: diffusers finds them by walking the parameters (about 1 ms each time).
+        self._placement = (self.unet.device, self.unet.dtype)
         return self
 
     def eval(self) -> ARTVModel:
@@ -322,11 +324,13 @@ class ARTVModel:
 
     @property
     def device(self) -> torch.device:
-        return self.unet.device
+        placement = getattr(self, "_placement", None)
+        return self.unet.device if placement is None else placement[0]
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.unet.dtype
+        placement = getattr(self, "_placement", None)
+        return self.unet.dtype if placement is None else placement[1]
 
     @property
     def alphas_cumprod(self) -> torch.Tensor:
@@ -370,13 +374,20 @@ class ARTVModel:
 
     # ----- one noise prediction -------------------------------------------------------------------
     def predict_noise(
-        self, z_t: torch.Tensor, t: torch.Tensor, cond: Conditions, every_row: bool = False
+        self,
+        z_t: torch.Tensor,
+        t: torch.Tensor,
+        cond: Conditions,
+        every_row: bool = False,
+        mask_cache: dict | None = None,
+        reuse_mask: bool = False,
     ) -> torch.Tensor:
         """eps_hat (B, 4, h, w) in fp32: m * eps_static + (1 - m) * eps_dynamic (Eq. 7).
 
         m := 0 on rows whose static path is off (no references). Phi_mask runs only on the other rows,
         or, with `every_row` (training), on all rows with m zeroed where the path is off: then every
-        parameter takes part in every step, as distributed data parallel wants.
+        parameter takes part in every step, as distributed data parallel wants. With `mask_cache`, the
+        mask is stored there, and `reuse_mask` takes it from there instead of running Phi_mask (a speed knob).
         """
         dtype = self.dtype
         alpha_bar = self.alphas_cumprod[t]
@@ -411,6 +422,23 @@ class ARTVModel:
             return eps_dynamic
         rows = static.nonzero().flatten().to(self.device)
         t_rows, ab_rows = (t[rows], alpha_bar[rows]) if t.ndim else (t, alpha_bar)
+        if reuse_mask and mask_cache is not None and "mask" in mask_cache:
+            mask = mask_cache["mask"]
+        else:
+            mask = self._mask(z_t, t_rows, cond, rows)
+            if mask_cache is not None:
+                mask_cache["mask"] = mask
+        eps = eps_dynamic.clone()
+        eps[rows] = masked_epsilon(
+            mask, static_noise(z_t[rows], cond.z_ref[rows], ab_rows), eps_dynamic[rows]
+        )
+        return eps
+
+    def _mask(
+        self, z_t: torch.Tensor, t_rows: torch.Tensor, cond: Conditions, rows: torch.Tensor
+    ) -> torch.Tensor:
+        """m = sigmoid(Phi_mask(...)) for the rows with references (Eq. 7), fp32."""
+        dtype = self.dtype
         logits = unet_forward(
             self.mask_unet,
             z_t[rows].to(dtype),
@@ -420,9 +448,4 @@ class ARTVModel:
             cond.mask_tokens[rows].to(dtype),
             cond.noise_level[rows],
         )
-        mask = torch.sigmoid(logits.float())
-        eps = eps_dynamic.clone()
-        eps[rows] = masked_epsilon(
-            mask, static_noise(z_t[rows], cond.z_ref[rows], ab_rows), eps_dynamic[rows]
-        )
-        return eps
+        return torch.sigmoid(logits.float())

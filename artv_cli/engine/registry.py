@@ -66,14 +66,24 @@ def resolve_model(spec: str) -> ModelRef:
     raise ArtvError(f"unknown model '{spec}'", f"give a model folder path, or one of: {names}")
 
 
-def load_model(ref: ModelRef, device: torch.device, dtype: torch.dtype):
-    """Build or read the model and move it to the device, in eval mode."""
+def load_model(ref: ModelRef, device: torch.device, dtype: torch.dtype, compile: bool = False):
+    """Build or read the model and move it to the device, in eval mode.
+
+    The UNets use the channels-last memory layout (faster convolutions on tensor cores and oneDNN);
+    `compile` wraps both UNets in torch.compile (the first frame then pays the compile time).
+    """
     from artv_cli.engine.model import ARTVModel
 
     quiet_libraries()
     model = ARTVModel.random(ref.preset, seed=0) if ref.preset else ARTVModel.load(ref.folder)
     model.name = ref.name
-    return model.to(device, dtype).eval()
+    model.to(device, dtype).eval()
+    for unet in (model.unet, model.mask_unet):  # measured: about 6 % faster on CPU too (docs/performance.md)
+        unet.to(memory_format=torch.channels_last)
+    if compile:
+        model.unet = torch.compile(model.unet)
+        model.mask_unet = torch.compile(model.mask_unet)
+    return model
 
 
 def quiet_libraries() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +60,10 @@ class SampleSettings:
     """Seed of every random draw of the render."""
     negative_prompt: str = ""
     """Text of the no-text guidance branch: what the video should move away from ("" = unconditional)."""
+    mask_every: int = 1
+    """Run Phi_mask every k-th step and reuse its mask in between (1 = every step; a speed knob)."""
+    background_decode: bool | None = None
+    """Decode frame i to pixels while frame i+1 is denoised (None: on CUDA only, where it overlaps)."""
 
 
 @dataclass
@@ -110,6 +115,11 @@ def render(
     blends the text embedding from the previous prompt to this one over the first K frames made.
     """
     device = model.device
+    background = (
+        settings.background_decode if settings.background_decode is not None else device.type == "cuda"
+    )
+    decoder = ThreadPoolExecutor(max_workers=1) if background else None
+    pending = None  # the previous frame's decode, running while this frame is denoised
     generator = make_generator(settings.seed, device)
     state = state or RenderState()
     h, w = settings.height // model.vae_scale_factor, settings.width // model.vae_scale_factor
@@ -193,11 +203,14 @@ def render(
         scheduler.set_timesteps(settings.steps, device=device)
         z = randn_tensor((1, 4, h, w), generator=generator, device=device, dtype=torch.float32)
         z = z * scheduler.init_noise_sigma
+        mask_cache: dict = {}
         for step, t in enumerate(scheduler.timesteps):
             z_in = scheduler.scale_model_input(z, t).expand(len(rows), -1, -1, -1)
-            eps = model.predict_noise(z_in, t, cond)
+            reuse = settings.mask_every > 1 and step % settings.mask_every != 0
+            eps = model.predict_noise(z_in, t, cond, mask_cache=mask_cache, reuse_mask=reuse)
             state.counters["unet_rows"] += len(rows)
-            state.counters["mask_rows"] += int(cond.static.sum())  # a CPU tensor: no device sync
+            if not reuse:
+                state.counters["mask_rows"] += int(cond.static.sum())  # a CPU tensor: no device sync
             parts = dict(zip(branches, eps.chunk(len(rows)), strict=True))
             eps = guided_epsilon(
                 parts["full"],
@@ -224,5 +237,20 @@ def render(
         state.frames_done += 1
         made += 1
 
-        # 8. Hand the frame to the writer, decoded to pixels; the loop itself stays in latent space.
-        yield model.decode_latents(z)[0]
+        # 8. Hand the frame to the writer, decoded to pixels; the loop itself stays in latent space. With a
+        #    background decoder, frame i is decoded while frame i+1 is denoised, and handed over after it.
+        if decoder is None:
+            yield model.decode_latents(z)[0]
+            continue
+        if pending is not None:
+            yield pending.result()[0]
+        pending = decoder.submit(_decode, model, z)
+    if pending is not None:
+        yield pending.result()[0]
+    if decoder is not None:
+        decoder.shutdown()
+
+
+@torch.inference_mode()  # inference mode is per thread: the background decoder needs its own
+def _decode(model: ARTVModel, z: torch.Tensor) -> np.ndarray:
+    return model.decode_latents(z)
