@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import threading
 import time
@@ -148,11 +149,22 @@ class PeakMemory:
     def __exit__(self, *exc):
         if self.device.type == "cuda":
             torch.cuda.synchronize()
-            self.bytes = torch.cuda.max_memory_allocated() - self.start
+            self.absolute = torch.cuda.max_memory_allocated()
         else:
             self.running = False
             self.thread.join()
-            self.bytes = self.peak - self.start
+            self.absolute = self.peak
+        self.bytes = self.absolute - self.start
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores visible)"
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
 
 
 def _rss() -> int:
@@ -183,6 +195,7 @@ def run(name, frames_iter, model, device, warmup: int) -> dict:
         "first_frame_seconds": round(times[0], 4) if times else None,
         "network_evaluations_per_frame": {k: round(v / made, 2) for k, v in sorted(counts.items())},
         "peak_memory_mb": round(memory.bytes / 2**20, 1),
+        "peak_memory_absolute_mb": round(memory.absolute / 2**20, 1),
     }
 
 
@@ -197,6 +210,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--long", type=int, default=256, help="frames of the memory-growth run (0: skip)")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (slow to start)")
+    parser.add_argument("--flops", action="store_true", help="count FLOPs per frame and report TFLOP/s")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the card's bf16 peak, for the ratio")
     parser.add_argument("--out", default="bench-generate.json")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -228,6 +243,15 @@ def main() -> None:
     }
     for name, settings in variants.items():
         results.append(run(name, render(model, prompt, settings, image=image), model, device, args.warmup))
+    memory = {}  # before any compile: the same eager model for both lengths
+    if args.long:
+        short_steps = 5  # the growth check needs length, not quality
+        for frames in (16, args.long):
+            settings = SampleSettings(**(base | {"frames": frames, "steps": short_steps}))
+            row = run(f"artv {frames} frames", render(model, prompt, settings, image=image), model, device, 0)
+            memory[frames] = row["peak_memory_absolute_mb"]  # the whole process (CPU) or allocator (CUDA)
+        memory["ratio"] = round(memory[args.long] / memory[16], 3)
+
     if args.compile:
         model.unet, model.mask_unet = torch.compile(model.unet), torch.compile(model.mask_unet)
         results.append(
@@ -239,20 +263,26 @@ def main() -> None:
                 args.warmup,
             )
         )
+    if args.flops:  # one generated frame of each, under PyTorch's FLOP counter (all ops, VAE included)
+        from torch.utils.flop_counter import FlopCounterMode
+
+        one = SampleSettings(**(base | {"frames": 2}))
+        for row, frames in (
+            (results[0], naive_render(model, prompt, one, image)),
+            (results[1], render(model, prompt, one, image=image)),
+        ):
+            with FlopCounterMode(display=False) as counter:
+                for _ in frames:
+                    pass
+            row["tflop_per_frame"] = round(counter.get_total_flops() / 1e12, 4)
+            row["achieved_tflops"] = round(row["tflop_per_frame"] / row["seconds_per_frame_median"], 3)
+            if args.peak_tflops:
+                row["fraction_of_peak"] = round(row["achieved_tflops"] / args.peak_tflops, 3)
     baseline = results[0]["seconds_per_frame_median"]
     for row in results:
         row["speedup_vs_baseline"] = round(baseline / row["seconds_per_frame_median"], 2)
 
-    memory = {}
-    if args.long:
-        short_steps = 5  # the growth check needs length, not quality
-        for frames in (16, args.long):
-            settings = SampleSettings(**(base | {"frames": frames, "steps": short_steps}))
-            row = run(f"artv {frames} frames", render(model, prompt, settings, image=image), model, device, 0)
-            memory[frames] = row["peak_memory_mb"]
-        memory["ratio"] = round(memory[args.long] / max(memory[16], 1e-9), 3)
-
-    machine = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or 'cpu'}"
+    machine = torch.cuda.get_device_name() if device.type == "cuda" else _cpu_name()
     report = {
         "machine": machine,
         "cpu_threads": torch.get_num_threads(),
