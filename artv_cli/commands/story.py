@@ -105,28 +105,12 @@ def story(
     record["device"] = str(torch_device)
     record["model_config"] = model.config.__dict__
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     steps_total = sum((p.frames - (1 if p.image else 0)) * p.steps for p in planned)
     finished = {"segments": 0}
     started = time.perf_counter()
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("steps"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=err,
-    )
+    from artv_cli.commands.render_common import progress_bar
+
+    progress = progress_bar()
     try:
         with progress:
             task = progress.add_task("story", total=max(1, steps_total))

@@ -405,17 +405,8 @@ class ARTVModel:
         if self.config.prediction_type == "v_prediction":
             eps_dynamic = v_to_epsilon(eps_dynamic, z_t, alpha_bar)
         if every_row:
-            logits = unet_forward(
-                self.mask_unet,
-                z_t.to(dtype),
-                t,
-                cond.text.to(dtype),
-                [f.to(dtype) for f in cond.mask_features],
-                cond.mask_tokens.to(dtype),
-                cond.noise_level,
-            )
             on = cond.static.to(self.device, torch.float32).view(-1, 1, 1, 1)
-            mask = torch.sigmoid(logits.float()) * on
+            mask = self._mask(z_t, t, cond) * on
             return masked_epsilon(mask, static_noise(z_t, cond.z_ref, alpha_bar), eps_dynamic)
         static = cond.static.cpu()  # kept on the CPU by the sampler, so this costs no device sync
         if not bool(static.any()):
@@ -435,17 +426,21 @@ class ARTVModel:
         return eps
 
     def _mask(
-        self, z_t: torch.Tensor, t_rows: torch.Tensor, cond: Conditions, rows: torch.Tensor
+        self, z_t: torch.Tensor, t: torch.Tensor, cond: Conditions, rows: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """m = sigmoid(Phi_mask(...)) for the rows with references (Eq. 7), fp32."""
+        """m = sigmoid(Phi_mask(...)) (Eq. 7) in fp32, for the given rows (all rows when None)."""
         dtype = self.dtype
+
+        def pick(x: torch.Tensor) -> torch.Tensor:
+            return x if rows is None else x[rows]
+
         logits = unet_forward(
             self.mask_unet,
-            z_t[rows].to(dtype),
-            t_rows,
-            cond.text[rows].to(dtype),
-            [f[rows].to(dtype) for f in cond.mask_features],
-            cond.mask_tokens[rows].to(dtype),
-            cond.noise_level[rows],
+            pick(z_t).to(dtype),
+            t,
+            pick(cond.text).to(dtype),
+            [pick(f).to(dtype) for f in cond.mask_features],
+            pick(cond.mask_tokens).to(dtype),
+            pick(cond.noise_level),
         )
         return torch.sigmoid(logits.float())
