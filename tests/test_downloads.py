@@ -236,3 +236,14 @@ def test_eval_finds_downloaded_weights_by_name(home, monkeypatch, tmp_path):
     printed = json.loads(result.stdout)
     assert printed["weights"]["i3d"]["file"] == str(home / "eval" / "i3d_torchscript.pt")
     assert printed["metrics"]["fvd"]["value"] < 1e-4
+
+
+def test_ctrl_c_during_a_download_says_how_to_resume(monkeypatch):
+    def interrupted(url, temp_file, **kwargs):
+        temp_file.write(b"part")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(downloads, "http_get", interrupted)
+    result = invoke(["download", "i3d"])
+    assert result.exit_code == 130 and "run the same command to resume" in result.stderr
+    assert not downloads.is_complete(downloads.registry()["i3d"])

@@ -50,7 +50,15 @@ def download(
             err.print(
                 f"{entry.name}: downloading {entry.repo or entry.url} into {entry.target}", soft_wrap=True
             )
-        path = fetch(entry, repo=repo, revision=revision, force=force)
+        try:
+            path = fetch(entry, repo=repo, revision=revision, force=force)
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: {entry.name} is incomplete (it does not count as downloaded); "
+                "run the same command to resume",
+                soft_wrap=True,
+            )
+            raise typer.Exit(130) from None
         results.append({"name": entry.name, "path": str(path), "bytes": size_on_disk(entry)})
     if json_out:
         print(json.dumps(results))
