@@ -23,7 +23,10 @@ class DtypeName(str, Enum):
 
 Model = Annotated[
     str | None,
-    typer.Option(help="Model folder, or a built-in name: tiny-random, sd21-random. (default: tiny-random)"),
+    typer.Option(
+        help="Model folder, or a built-in name: default (embedded, trained), tiny-random, sd21-random, "
+        "world64-random. (default: default)"
+    ),
 ]
 Frames = Annotated[int, typer.Option(help="Frames in the video, frame 0 included.")]
 Fps = Annotated[float, typer.Option(help="Frames per second of the video file.")]

@@ -29,6 +29,19 @@ def synth(
     frames: Annotated[int, typer.Option(help="Frames per video.")] = 24,
     size: Annotated[int, typer.Option(help="Width and height in pixels (a multiple of 8).")] = 64,
     fps: Annotated[float, typer.Option(help="Frames per second of the files.")] = 8.0,
+    max_objects: Annotated[int, typer.Option(help="At most this many objects per video (1 or 2).")] = 2,
+    cameras: Annotated[
+        str, typer.Option(help="Camera motions to draw from, comma-separated: static, pan, zoom.")
+    ] = "static,pan,zoom",
+    patterns: Annotated[
+        str, typer.Option(help="Backgrounds to draw from, comma-separated: plain, striped, checkered.")
+    ] = "plain,striped,checkered",
+    holdout: Annotated[
+        int, typer.Option(help="Hold out one in N colour-shape-direction combinations (0: none).")
+    ] = 0,
+    split: Annotated[
+        str, typer.Option(help="With --holdout: train (never the held-out combinations) or test (only them).")
+    ] = "train",
 ) -> None:
     """Write a captioned synthetic video dataset (WebVid layout) with exact ground truth.
 
@@ -41,12 +54,25 @@ def synth(
       artv data synth world --videos 100 --seed 0
 
       artv data synth tiny-set --videos 8 --frames 12 --size 32
+
+      artv data synth held-out --videos 32 --seed 1 --holdout 8 --split test
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from artv_cli.engine.synth import SynthSettings, synth_dataset
 
-    settings = SynthSettings(videos=videos, seed=seed, frames=frames, size=size, fps=fps)
+    settings = SynthSettings(
+        videos=videos,
+        seed=seed,
+        frames=frames,
+        size=size,
+        fps=fps,
+        max_objects=max_objects,
+        cameras=tuple(c.strip() for c in cameras.split(",") if c.strip()),
+        patterns=tuple(p.strip() for p in patterns.split(",") if p.strip()),
+        holdout=holdout,
+        split=split,
+    )
     columns = (
         TextColumn("videos"),
         BarColumn(),

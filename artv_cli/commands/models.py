@@ -38,9 +38,19 @@ def models(
     if ctx.invoked_subcommand is not None:
         return
     from artv_cli.engine.downloads import is_complete, registry, size_on_disk
-    from artv_cli.engine.registry import DEFAULT_MODEL, RANDOM_MODELS
+    from artv_cli.engine.registry import DEFAULT_MODEL, EMBEDDED_MODELS, RANDOM_MODELS, embedded_folder
 
     rows = [
+        {
+            "name": name,
+            "kind": "embedded ART-V (trained)",
+            "local": (embedded_folder(name) / "artv_config.json").is_file(),
+            "size": _human(sum(f.stat().st_size for f in embedded_folder(name).rglob("*") if f.is_file())),
+            "location": "inside the artv package",
+            "default": name == DEFAULT_MODEL,
+        }
+        for name in EMBEDDED_MODELS
+    ] + [
         {
             "name": name,
             "kind": "built-in ART-V (random weights)",

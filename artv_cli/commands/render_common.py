@@ -225,12 +225,6 @@ def plan(opts: RenderOptions) -> Plan:
 
     device = resolve_device(opts.device)
     dtype = resolve_dtype(opts.dtype, device)
-    if opts.model is None:
-        err.print(
-            f"note: no trained default model ships yet; using {DEFAULT_MODEL} "
-            "(random weights: expect noise). Give --model FOLDER for a trained one.",
-            soft_wrap=True,
-        )
     return Plan(ref, width, height, seed, out, pixels, device, dtype)
 
 

@@ -24,6 +24,17 @@ class ExportWeights(str, Enum):
     raw = "raw"
 
 
+class Stage(str, Enum):
+    artv = "artv"
+    vae = "vae"
+
+
+class Ablation(str, Enum):
+    mask = "mask"
+    anchor = "anchor"
+    noise_aug = "noise-aug"
+
+
 def train(
     data: Annotated[Path, typer.Option(help="Dataset folder (WebVid layout, or videos with captions).")],
     model: Annotated[
@@ -78,6 +89,19 @@ def train(
     tensorboard: Annotated[bool, typer.Option(help="Also log to TensorBoard in the run folder.")] = False,
     export: Annotated[ExportWeights, typer.Option(help="Weights of the exported model.")] = ExportWeights.ema,
     cpu: Annotated[bool, typer.Option(help="Train on the CPU even where a GPU is present.")] = False,
+    stage: Annotated[
+        Stage, typer.Option(help="artv: the ART-V networks; vae: first fit the VAE of a from-scratch model.")
+    ] = Stage.artv,
+    train_text_encoder: Annotated[
+        bool, typer.Option(help="Train the text encoder too (models built from scratch).")
+    ] = False,
+    ablate: Annotated[
+        list[Ablation] | None,
+        typer.Option(help="Switch a part of the method off (Fig. 8 ablations; repeatable)."),
+    ] = None,
+    drop_text: Annotated[float | None, typer.Option(help="Text dropout. (default: model's, 0.1)")] = None,
+    drop_ref: Annotated[float | None, typer.Option(help="Reference dropout. (default: model's, 0.1)")] = None,
+    drop_anchor: Annotated[float | None, typer.Option(help="Anchor dropout. (default: model's, 0.1)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the run's summary as JSON.")] = False,
 ) -> None:
     """Train ART-V: Phi_dynamic from the base, Phi_mask and the adapters fresh, VAE and text frozen.
@@ -93,6 +117,8 @@ def train(
       artv train --data synth-data --model tiny-random --out runs/tiny --steps 400 --lr 1e-3 --resume latest
 
       artv animate examples/red-ball.png "a red circle moves right slowly" --model runs/tiny/model
+
+      artv train --data synth-data --model tiny-random --out runs/no-mask --steps 200 --lr 1e-3 --ablate mask
     """
     from artv_cli.commands.render_common import parse_size
     from artv_cli.engine.train import TrainConfig
@@ -160,6 +186,12 @@ def train(
         tensorboard=tensorboard,
         export=export.value,
         cpu=cpu,
+        stage=stage.value,
+        train_text_encoder=train_text_encoder,
+        ablate=[a.value for a in ablate or []],
+        drop_text=drop_text,
+        drop_ref=drop_ref,
+        drop_anchor=drop_anchor,
     )
     run_training(config, json_out)
 

@@ -55,6 +55,10 @@ class ARTVConfig:
     """Prompt length in tokens."""
     native_size: int = 512
     """Width and height in pixels the model is trained for; the default `--size`."""
+    use_mask: bool = True
+    """Masked diffusion (Sec. 3.2); False is the ablation without Phi_mask (m := 0 everywhere)."""
+    use_anchor: bool = True
+    """Anchored conditioning (Sec. 3.4); False is the ablation without the anchor (always blank)."""
     preset: str = "custom"
     """The preset the architecture came from, for the record."""
     extra: dict = field(default_factory=dict)
@@ -181,6 +185,30 @@ PRESETS: dict[str, Preset] = {
         mask_attention_heads=(2, 2),
         mask_norm_groups=8,
         anchor_hidden=32,
+        adapter_res_blocks=1,
+    ),
+    # The embedded default model (docs/default-model.md): 64 px frames of the synthetic world, a 4x VAE
+    # (16x16 latents: an object moving under a pixel per frame still moves in latent space), 3 UNet levels.
+    "world64": Preset(
+        name="world64",
+        native_size=64,
+        unet_block_out_channels=(64, 128, 128),
+        unet_attention_heads=(2, 4, 4),
+        unet_layers_per_block=1,
+        unet_norm_groups=32,
+        cross_attention_dim=64,
+        text_hidden=64,
+        text_layers=2,
+        text_heads=2,
+        text_intermediate=128,
+        text_vocab=514,
+        vae_block_out_channels=(16, 32, 64),
+        vae_layers_per_block=1,
+        vae_norm_groups=8,
+        mask_block_out_channels=(32, 64, 64),
+        mask_attention_heads=(2, 2, 2),
+        mask_norm_groups=16,
+        anchor_hidden=64,
         adapter_res_blocks=1,
     ),
 }

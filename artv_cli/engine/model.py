@@ -353,13 +353,16 @@ class ARTVModel:
         return sum(p.numel() for net in self.networks() for p in net.parameters())
 
     # ----- encoders -------------------------------------------------------------------------------
-    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
-        """Text embeddings (B, L, D) of the prompts."""
+    def tokenize(self, prompts: list[str]) -> torch.Tensor:
+        """Token ids (B, L) of the prompts, padded to the model's prompt length (on the CPU)."""
         length = min(self.config.max_text_tokens, self.text_encoder.config.max_position_embeddings)
-        ids = self.tokenizer(
+        return self.tokenizer(
             prompts, padding="max_length", max_length=length, truncation=True, return_tensors="pt"
         ).input_ids
-        return self.text_encoder(ids.to(self.device))[0]
+
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        """Text embeddings (B, L, D) of the prompts."""
+        return self.text_encoder(self.tokenize(prompts).to(self.device))[0]
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Latents (B, 4, H/8, W/8) of images (B, 3, H, W) in [-1, 1]: the posterior mean, no noise drawn."""
@@ -404,6 +407,8 @@ class ARTVModel:
         ).float()
         if self.config.prediction_type == "v_prediction":
             eps_dynamic = v_to_epsilon(eps_dynamic, z_t, alpha_bar)
+        if not self.config.use_mask:  # ablation without masked diffusion: Phi_dynamic alone
+            return eps_dynamic
         if every_row:
             on = cond.static.to(self.device, torch.float32).view(-1, 1, 1, 1)
             mask = self._mask(z_t, t, cond) * on

@@ -12,9 +12,16 @@ from artv_cli.engine.config import CONFIG_NAME, PRESETS
 from artv_cli.errors import ArtvError
 
 # Command-line names of seeded random models: `tiny` for tests and demos, `sd21` for benchmarks.
-RANDOM_MODELS = {"tiny-random": "tiny", "sd21-random": "sd21"}
-DEFAULT_MODEL = "tiny-random"
-"""Used when `--model` is not given, until a trained default model ships inside the package."""
+RANDOM_MODELS = {"tiny-random": "tiny", "sd21-random": "sd21", "world64-random": "world64"}
+EMBEDDED_MODELS = {"default": "world64"}
+"""Trained models that ship inside the package (artv_cli/models/<folder>): no download, ever."""
+DEFAULT_MODEL = "default"
+"""Used when `--model` is not given: the embedded model of the synthetic world (docs/default-model.md)."""
+
+
+def embedded_folder(name: str) -> Path:
+    """Where an embedded model lives inside the installed package."""
+    return Path(__file__).resolve().parent.parent / "models" / EMBEDDED_MODELS[name]
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,15 @@ def resolve_model(spec: str) -> ModelRef:
         vae_factor = 2 ** (len(preset.vae_block_out_channels) - 1)
         return ModelRef(spec, preset.name, None, preset.native_size, vae_factor * 2 ** (levels - 1))
     folder = Path(spec).expanduser()
+    if spec in EMBEDDED_MODELS and not folder.exists():
+        folder = embedded_folder(spec)
+        if not (folder / CONFIG_NAME).is_file():
+            raise ArtvError(
+                f"the embedded model '{spec}' is missing from this install ({folder})",
+                "reinstall artv (`pip install --force-reinstall artv`), or give --model FOLDER",
+            )
+        ref = resolve_model(str(folder))
+        return ModelRef(spec, None, ref.folder, ref.native_size, ref.size_multiple)
     if folder.is_dir():
         if not (folder / CONFIG_NAME).is_file():
             raise ArtvError(
@@ -52,7 +68,7 @@ def resolve_model(spec: str) -> ModelRef:
             ) from None
         multiple = 2 ** (len(vae["block_out_channels"]) - 1) * 2 ** (len(unet["block_out_channels"]) - 1)
         return ModelRef(str(folder), None, folder, native, multiple)
-    names = ", ".join(RANDOM_MODELS)
+    names = ", ".join([*EMBEDDED_MODELS, *RANDOM_MODELS])
     from artv_cli.engine.downloads import registry
 
     if spec in registry():

@@ -163,6 +163,7 @@ def render(
 
         # 4. Prepare the references, once per frame: z^{i-1} and z^{i-2} augmented at t_test (Sec. 3.3).
         has_refs, has_anchor = state.prev is not None, state.anchor is not None
+        anchored = has_anchor and model.config.use_anchor  # a model trained without the anchor never sees one
         if has_refs:
             refs = torch.cat(
                 [
@@ -175,7 +176,7 @@ def render(
 
         # 5. Assemble the guidance branches, batched into one forward per network (Sec. 4). A branch with
         #    weight 0, or whose condition is already blank (frame 0 of a text-only video), is not computed.
-        refs_key, anchor_key = ("refs" if has_refs else "blank"), ("anchor" if has_anchor else "blank")
+        refs_key, anchor_key = ("refs" if has_refs else "blank"), ("anchor" if anchored else "blank")
         text_now = text
         if text_before is not None and made < transition[1]:  # blend from the previous prompt (storyboards)
             text_now = torch.lerp(text_before, text, (made + 1) / (transition[1] + 1))
@@ -184,7 +185,7 @@ def render(
             branches["no_text"] = (no_text, refs_key, anchor_key)
         if settings.guidance_ref != 0 and has_refs:
             branches["no_ref"] = (text_now, "blank", anchor_key)
-        if settings.guidance_anchor != 0 and has_anchor:
+        if settings.guidance_anchor != 0 and anchored:
             branches["no_anchor"] = (text_now, refs_key, "blank")
         rows = list(branches.values())
         z_ref = state.prev if has_refs else blank
@@ -196,7 +197,7 @@ def render(
             mask_tokens=torch.cat([tokens[r[2]][1] for r in rows]),
             noise_level=level.expand(len(rows)),
             z_ref=z_ref.expand(len(rows), -1, -1, -1),
-            static=torch.tensor([r[1] == "refs" for r in rows]),
+            static=torch.tensor([r[1] == "refs" and model.config.use_mask for r in rows]),
         )
 
         # 6. Denoise the frame from pure noise (set_timesteps also resets a multistep solver's history).

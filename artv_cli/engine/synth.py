@@ -74,6 +74,16 @@ class SynthSettings:
     """Width and height in pixels."""
     fps: float = 8.0
     """Frames per second of the files."""
+    max_objects: int = 2
+    """1 or 2 objects per video."""
+    cameras: tuple[str, ...] = CAMERAS
+    """Camera motions to draw from (static, pan, zoom)."""
+    patterns: tuple[str, ...] = PATTERNS
+    """Backgrounds to draw from (plain, striped, checkered)."""
+    holdout: int = 0
+    """Hold out one in this many colour-shape-direction combinations (0: none); see `held_out`."""
+    split: str = "train"
+    """With holdout: `train` never draws a held-out combination, `test` draws only those."""
 
 
 @dataclass
@@ -103,15 +113,27 @@ class SynthVideo:
     camera_path: list[tuple[float, float, float]] = field(default_factory=list)  # (x, y, zoom) per frame
 
 
+def held_out(colour: str, shape: str, direction: str, every: int) -> bool:
+    """Whether a colour-shape-direction combination is held out from training (one in `every`).
+
+    The rule is a sum of vocabulary indices modulo `every`, so with every=8 each colour-shape pair keeps 7
+    of its 8 directions in training, and every word on its own is still seen: the test prompts are new
+    combinations of known words.
+    """
+    index = list(COLOURS).index(colour) + SHAPES.index(shape) + list(DIRECTIONS).index(direction)
+    return every > 0 and index % every == 0
+
+
 def design_video(index: int, settings: SynthSettings) -> SynthVideo:
     """Draw one video's recipe from (seed, index)."""
     rng = np.random.default_rng([settings.seed, index])
-    n_objects = 1 if rng.random() < 0.6 else 2
+    n_objects = 1 if rng.random() < 0.6 or settings.max_objects < 2 else 2
     shapes = rng.choice(SHAPES, size=n_objects, replace=False)
     colours = rng.choice(list(COLOURS), size=n_objects, replace=False)
-    pattern = str(rng.choice(PATTERNS))
+    pattern = str(rng.choice(PATTERNS if settings.patterns == PATTERNS else list(settings.patterns)))
     tones = tuple(str(t) for t in rng.choice(list(BACKGROUND_TONES), size=2, replace=False))
-    camera = str(rng.choice(CAMERAS, p=[0.5, 0.3, 0.2]))
+    weights = np.array([{"static": 0.5, "pan": 0.3, "zoom": 0.2}[c] for c in settings.cameras])
+    camera = str(rng.choice(list(settings.cameras), p=weights / weights.sum()))
     camera_direction = None
     if camera == "pan":
         camera_direction = str(rng.choice(["left", "right", "up", "down"]))
@@ -122,6 +144,11 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
     objects = []
     for k in range(n_objects):
         direction = str(rng.choice(list(DIRECTIONS)))
+        if settings.holdout:  # redraw until the combination belongs to the split
+            while held_out(str(colours[k]), str(shapes[k]), direction, settings.holdout) != (
+                settings.split == "test"
+            ):
+                direction = str(rng.choice(list(DIRECTIONS)))
         speed = str(rng.choice(list(SPEEDS)))
         radius = float(rng.uniform(0.09, 0.14))
         ux, uy = DIRECTIONS[direction]
@@ -223,6 +250,33 @@ def ground_truth(video: SynthVideo, settings: SynthSettings) -> SynthVideo:
     return video
 
 
+def check_world(settings: SynthSettings) -> None:
+    """Refuse world settings that name unknown things or leave nothing to draw."""
+    if settings.max_objects not in (1, 2):
+        raise ArtvError(f"--max-objects must be 1 or 2 (got {settings.max_objects})", "use --max-objects 1")
+    for flag, values, known in (
+        ("--cameras", settings.cameras, CAMERAS),
+        ("--patterns", settings.patterns, PATTERNS),
+    ):
+        unknown = [v for v in values if v not in known]
+        if unknown or not values:
+            raise ArtvError(
+                f"{flag}: unknown or empty ({', '.join(unknown) or 'nothing given'})",
+                f"give a comma-separated list of {', '.join(known)}",
+            )
+    if settings.holdout < 0 or settings.holdout == 1:
+        raise ArtvError(
+            f"--holdout must be 0 (none) or at least 2 (got {settings.holdout})",
+            "use --holdout 8, for example",
+        )
+    if settings.split not in ("train", "test"):
+        raise ArtvError(f"--split must be train or test (got {settings.split!r})", "use --split test")
+    if settings.split == "test" and not settings.holdout:
+        raise ArtvError(
+            "--split test needs --holdout", "add --holdout 8 (the same value as the training set)"
+        )
+
+
 def _duration(seconds: float) -> str:
     """WebVid's duration format, such as PT00H00M03S."""
     total = max(1, math.ceil(seconds))
@@ -253,6 +307,7 @@ def synth_dataset(
         )
     if settings.fps <= 0:
         raise ArtvError(f"--fps must be positive (got {settings.fps:g})", "use --fps 8, for example")
+    check_world(settings)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArtvError(f"{out} exists and is not an empty folder", "give a new folder; nothing was changed")
     partial = out.with_name(out.name + ".partial")

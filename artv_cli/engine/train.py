@@ -104,6 +104,18 @@ class TrainConfig:
     """Weights of the exported model: ema or raw."""
     cpu: bool = False
     """Train on the CPU even where a GPU is present."""
+    train_text_encoder: bool = False
+    """Train the text encoder with the UNets (for models built from scratch, such as the default)."""
+    ablate: list[str] = field(default_factory=list)
+    """Switch parts of the method off (Fig. 8 ablations): `mask`, `anchor`, `noise-aug`."""
+    drop_text: float | None = None
+    """Text dropout; None keeps the model's (paper: 0.1)."""
+    drop_ref: float | None = None
+    """Reference dropout; None keeps the model's (paper: 0.1)."""
+    drop_anchor: float | None = None
+    """Anchor dropout; None keeps the model's (paper: 0.1)."""
+    stage: str = "artv"
+    """`artv` trains the ART-V networks; `vae` first fits the autoencoder of a model built from scratch."""
 
 
 @dataclass
@@ -125,7 +137,7 @@ class TrainableParts(torch.nn.Module):
     Its forward is the whole loss, so distributed data parallel sees every parameter in one call.
     """
 
-    def __init__(self, model: ARTVModel):
+    def __init__(self, model: ARTVModel, train_text_encoder: bool = False):
         super().__init__()
         self.unet, self.mask_unet, self.cond, self.mask_cond = (
             model.unet,
@@ -133,6 +145,8 @@ class TrainableParts(torch.nn.Module):
             model.cond,
             model.mask_cond,
         )
+        if train_text_encoder:
+            self.text_encoder = model.text_encoder
         self._model = [model]  # not a sub-module: the frozen parts are not trained or synchronised
 
     def forward(
@@ -141,7 +155,7 @@ class TrainableParts(torch.nn.Module):
         refs: torch.Tensor,  # (B, 8, h, w) augmented z^{i-1}, z^{i-2}; zeros where dropped
         anchor: torch.Tensor,  # (B, 4, h, w) augmented anchor; zeros where dropped
         z_ref: torch.Tensor,  # (B, 4, h, w) clean z^{i-1}
-        text: torch.Tensor,  # (B, L, D)
+        text_ids: torch.Tensor,  # (B, L) token ids; the empty prompt where the text is dropped
         t: torch.Tensor,  # (B,) diffusion step
         noise: torch.Tensor,  # (B, 4, h, w)
         t_aug: torch.Tensor,  # (B,) augmentation step
@@ -151,10 +165,16 @@ class TrainableParts(torch.nn.Module):
         model = self._model[0]
         z_t = add_noise(z0, noise, model.alphas_cumprod[t].view(-1, 1, 1, 1))
         dtype = model.dtype
+        with torch.set_grad_enabled(torch.is_grad_enabled() and hasattr(self, "text_encoder")):
+            text = model.text_encoder(text_ids)[0]
+        features = self.cond.reference_features(refs.to(dtype))
         cond = Conditions(
             text=text,
-            features=self.cond.reference_features(refs.to(dtype)),
-            mask_features=self.mask_cond.reference_features(refs.to(dtype)),
+            features=features,
+            # without masked diffusion (an ablation) Phi_mask never runs: its inputs are not computed
+            mask_features=self.mask_cond.reference_features(refs.to(dtype))
+            if model.config.use_mask
+            else features,
             tokens=self.cond.anchor_tokens(anchor.to(dtype)),
             mask_tokens=self.mask_cond.anchor_tokens(anchor.to(dtype)),
             noise_level=t_aug,
@@ -186,6 +206,32 @@ def load_base(spec: str, seed: int) -> ARTVModel:
         f"--model {spec}: no such folder",
         "give a diffusers Stable Diffusion folder, an ART-V model folder, or tiny-random / sd21-random",
     )
+
+
+ABLATIONS = ("mask", "anchor", "noise-aug")
+
+
+def apply_method_changes(model: ARTVModel, config: TrainConfig) -> None:
+    """Set the run's dropouts and ablations on the model's method settings (saved with the export)."""
+    method = model.config
+    for name in ("drop_text", "drop_ref", "drop_anchor"):
+        value = getattr(config, name)
+        if value is not None:
+            if not 0 <= value < 1:
+                flag = "--" + name.replace("_", "-")
+                raise ArtvError(f"{flag} must be in [0, 1) (got {value:g})", f"use {flag} 0.1 (the paper's)")
+            setattr(method, name, value)
+    unknown = [a for a in config.ablate if a not in ABLATIONS]
+    if unknown:
+        raise ArtvError(f"--ablate {unknown[0]} is unknown", f"use one of: {', '.join(ABLATIONS)}")
+    if "mask" in config.ablate:
+        method.use_mask = False
+    if "anchor" in config.ablate:
+        method.use_anchor = False
+    if "noise-aug" in config.ablate:  # no augmentation in training, so none at inference either
+        method.t_max = method.t_test = 0
+    if config.ablate:
+        method.extra["ablated"] = sorted(set(config.ablate) | set(method.extra.get("ablated", [])))
 
 
 def find_checkpoint(run: Path, resume: str) -> Path | None:
@@ -246,6 +292,13 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
 
+    if config.stage == "vae":
+        from artv_cli.engine.autoencoder import train_autoencoder
+
+        return train_autoencoder(config, on_event)
+    if config.stage != "artv":
+        raise ArtvError(f"--stage {config.stage} is unknown", "use --stage artv (default) or --stage vae")
+
     def emit(kind: str, **info) -> None:
         if on_event is not None and accelerator.is_main_process:
             on_event(kind, info)
@@ -296,9 +349,13 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
             f"use --size {max(multiple, round(width / multiple) * multiple)}",
         )
     spec = FrameSpec(width=width, height=height, stride=config.stride, fps=config.fps)
+    apply_method_changes(model, config)
     model.vae.requires_grad_(False).eval()
-    model.text_encoder.requires_grad_(False).eval()
-    parts = TrainableParts(model).train()
+    model.text_encoder.requires_grad_(config.train_text_encoder).train(config.train_text_encoder)
+    parts = TrainableParts(model, config.train_text_encoder).train()
+    if not method.use_mask:  # the ablation without Phi_mask: its networks take no part
+        model.mask_unet.requires_grad_(False)
+        model.mask_cond.requires_grad_(False)
     if config.gradient_checkpointing:
         model.unet.enable_gradient_checkpointing()
         model.mask_unet.enable_gradient_checkpointing()
@@ -325,13 +382,14 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         skipped = Counter(catalogue.skipped)
 
     # 4. Optimiser, warm-up schedule and EMA: library pieces, prepared and checkpointed by accelerate.
-    optimizer = torch.optim.AdamW(parts.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trained = [p for p in parts.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     schedule = get_scheduler(
         "constant_with_warmup" if config.warmup_steps else "constant",
         optimizer,
         num_warmup_steps=config.warmup_steps,
     )
-    ema = EMAModel(parts.parameters(), decay=config.ema_decay) if config.ema_decay > 0 else None
+    ema = EMAModel(trained, decay=config.ema_decay) if config.ema_decay > 0 else None
     parts, optimizer = accelerator.prepare(parts, optimizer)
     accelerator.register_for_checkpointing(schedule)
     if ema is not None:
@@ -362,7 +420,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         num_workers=config.workers,
         collate_fn=collate,
     )
-    blank_text = model.encode_prompt([""]).detach()
+    blank_ids = model.tokenize([""]).to(accelerator.device)
     alphas = model.alphas_cumprod
     window_loss, first_loss, last_loss = [], None, None
     step, started, window_start = start, time.perf_counter(), time.perf_counter()
@@ -400,8 +458,10 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
                         [[method.drop_text], [method.drop_ref], [method.drop_anchor]],
                         device=accelerator.device,
                     )
-                    text = model.encode_prompt(batch["caption"]).float()
-                    text = torch.where(keep[0].view(-1, 1, 1), text, blank_text.float())
+                    if not method.use_anchor:  # the ablation without the anchor never shows one
+                        keep[2] = False
+                    text_ids = model.tokenize(batch["caption"]).to(accelerator.device)
+                    text_ids = torch.where(keep[0].view(-1, 1), text_ids, blank_ids)
 
                     # 7. Noise augmentation of references and anchor at t_aug ~ U[0, T_max] (Sec. 3.3).
                     t_aug = torch.randint(0, method.t_max + 1, (b,), generator=gen, device=accelerator.device)
@@ -419,7 +479,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
 
                 # 9. Loss, backward, clipping and the optimiser step (accelerate handles accumulation).
                 with accelerator.accumulate(parts):
-                    loss = parts(z0, refs, anchor, zp, text, t, noise, t_aug, keep[1])
+                    loss = parts(z0, refs, anchor, zp, text_ids, t, noise, t_aug, keep[1])
                     mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
                     if not math.isfinite(mean_loss):
                         raise NonFiniteLoss(mean_loss)
@@ -435,7 +495,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
             # 10. After the optimiser step: schedule, EMA, counters, logs, checkpoints, validation.
             schedule.step()
             if ema is not None:
-                ema.step(accelerator.unwrap_model(parts).parameters())
+                ema.step([p for p in accelerator.unwrap_model(parts).parameters() if p.requires_grad])
             step += 1
             loss_now = float(np.mean(window_loss[-config.grad_accum :]))
             first_loss = loss_now if first_loss is None else first_loss
@@ -570,7 +630,7 @@ def _with_export_weights(ema, parts, config: TrainConfig):
         if ema is None or config.export == "raw":
             yield
             return
-        params = list(parts.parameters())
+        params = [p for p in parts.parameters() if p.requires_grad]
         ema.store(params)
         ema.copy_to(params)
         try:
