@@ -120,7 +120,7 @@ def test_default_output_name_and_model_notice(runner, tmp_path, monkeypatch):
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     assert first.stdout.strip() == "a-green-ball-9.mp4"
     assert second.stdout.strip() == "a-green-ball-9-1.mp4"  # never overwrites a video it did not name
-    assert "no trained default model" in first.stderr
+    assert "model default on cpu" in first.stderr  # the embedded default model, no --model needed
 
 
 def test_animate_takes_the_image_aspect_ratio(runner, tmp_path):

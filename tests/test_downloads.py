@@ -62,7 +62,7 @@ def test_download_passes_repo_revision_patterns_and_cache_dir_and_completes(home
     manifest = json.loads((home / "models" / "sd21-base" / downloads.MANIFEST).read_text())
     assert len(manifest["files"]["unet/diffusion_pytorch_model.safetensors"]) == 64
     listed = {row["name"]: row for row in json.loads(invoke(["models", "--json"]).stdout)}
-    assert listed["sd21-base"]["local"] is True and listed["tiny-random"]["default"] is True
+    assert listed["sd21-base"]["local"] is True and listed["default"]["default"] is True
     again = invoke(["download", "sd21-base"])
     assert again.exit_code == 0 and "already downloaded" in again.stderr and len(calls) == 1
     # another source for the same name

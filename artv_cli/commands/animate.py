@@ -40,10 +40,10 @@ def animate(
 
     Examples:
 
-      artv animate examples/red-ball.png "a red ball rolls to the right" --seed 1 -o ball.mp4
+      artv animate examples/red-ball.png "a red circle moves right slowly, on a plain grey background" -o ball.mp4
 
-      artv animate examples/red-ball.png "the ball bounces" --frames 32 --fps 12 --size 96x64
+      artv animate examples/blue-square.png "a blue square moves up quickly, on a plain olive background" --frames 32
 
-      artv animate examples/red-ball.png "the ball rolls left" --scheduler dpm++ --steps 12 --json
+      artv animate examples/red-ball.png "a red circle moves left slowly, on a plain grey background" --fast --json
     """
     run_render(RenderOptions.from_cli(locals()))

@@ -38,10 +38,10 @@ def generate(
 
     Examples:
 
-      artv generate "a blue square slides up" --seed 3 -o square.mp4
+      artv generate "a blue square moves up slowly, on a plain grey background" --seed 3 -o square.mp4
 
-      artv generate "a yellow triangle drifts left" --frames 24 --frames-dir frames/
+      artv generate "a yellow triangle moves left quickly, on a plain navy background" --frames-dir frames/
 
-      artv generate "a green ball moves down" --guidance-text 4 --noise-level 100 --json
+      artv generate "a green circle moves down slowly, on a plain black background" --noise-level 100 --json
     """
     run_render(RenderOptions.from_cli(locals()))
