@@ -47,7 +47,7 @@ def test_models_lists_the_embedded_default():
 
 
 def test_animate_with_no_model_follows_the_prompt_on_a_bundled_example(tmp_path):
-    """The README's first command: the scorer finds the asked colour, shape and motion (behaviour, not pixels)."""
+    """The README's first command: the scorer finds the asked colour and motion (behaviour, not pixels)."""
     prompt = example_prompts()["red-ball.png"]
     out = tmp_path / "red.mp4"
     result = invoke(["animate", ROOT / "examples" / "red-ball.png", prompt, "--seed", 0, "--out", out])

@@ -40,10 +40,10 @@ def animate(
 
     Examples:
 
-      artv animate examples/red-ball.png "a red circle moves right slowly, on a plain grey background" -o ball.mp4
+      artv animate examples/red-ball.png "a red circle moves right slowly, on a plain grey background"
 
-      artv animate examples/blue-square.png "a blue square moves up quickly, on a plain olive background" --frames 32
+      artv animate examples/blue-square.png "a blue square moves up quickly" --frames 32 -o square.mp4
 
-      artv animate examples/red-ball.png "a red circle moves left slowly, on a plain grey background" --fast --json
+      artv animate examples/red-ball.png "a red circle moves left slowly" --fast --json
     """
     run_render(RenderOptions.from_cli(locals()))
