@@ -18,7 +18,9 @@ Run from the repository root (hours on 2 CPU cores with the defaults; see docs/r
     python bench/ablation.py --data world --test world-test --base runs/vae/model --runs runs/ablation \\
         --out docs/bench/ablation.json
 
-Runs whose RUN/model exists are not trained again, so an interrupted benchmark continues.
+Runs whose RUN/model exists are not trained again, so an interrupted benchmark continues (and the
+variants can run as parallel processes, one `--variants` each, sharing RUNS/latents once it exists).
+`python bench/ablation.py --report A.json [B.json ...]` prints the tables of docs/results.md.
 """
 
 from __future__ import annotations
@@ -219,7 +221,61 @@ def score(model_path: Path, cases: list[dict], args, t_test: int | None = None, 
     return record
 
 
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.0f} %"
+
+
+def _num(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def tables(paths: list[Path]) -> str:
+    """Markdown tables from one or more JSON files written by this script (merged, later files win)."""
+    variants, sweep = {}, {}
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        variants.update(data["variants"])
+        sweep.update(data["t_test_sweep"])
+    lines = [
+        "| variant | animate: colour | shape | direction | generate: colour | shape | direction "
+        "| FD-thumb (animate) | drift 64: colour shift | sharpness | identity | drift 256: colour shift "
+        "| sharpness | identity |",
+        "| --- " * 14 + "|",
+    ]
+    for name in [n for n in VARIANTS if n in variants]:
+        v = variants[name]
+        a, g = v["animate"], v.get("generate", {})
+        d64, d256 = v.get("drift_64", {}), v.get("drift_256", {})
+        lines.append(
+            f"| {name} | {_pct(a['colour_accuracy'])} | {_pct(a['shape_accuracy'])} "
+            f"| {_pct(a['direction_accuracy'])} | {_pct(g.get('colour_accuracy'))} "
+            f"| {_pct(g.get('shape_accuracy'))} | {_pct(g.get('direction_accuracy'))} "
+            f"| {_num(a['fd_thumb'], 3)} | {_num(d64.get('colour_shift'))} | {_num(d64.get('sharpness'))} "
+            f"| {_pct(d64.get('identity'))} | {_num(d256.get('colour_shift'))} "
+            f"| {_num(d256.get('sharpness'))} | {_pct(d256.get('identity'))} |"
+        )
+    if sweep:
+        lines += [
+            "",
+            "| t_test | animate: colour | shape | direction | FD-thumb | drift 64: colour shift | sharpness "
+            "| identity |",
+            "| --- " * 8 + "|",
+        ]
+        for level in sorted(sweep, key=int):
+            v = sweep[level]
+            a, d = v["animate"], v.get("drift_64", {})
+            lines.append(
+                f"| {level} | {_pct(a['colour_accuracy'])} | {_pct(a['shape_accuracy'])} "
+                f"| {_pct(a['direction_accuracy'])} | {_num(a['fd_thumb'], 3)} "
+                f"| {_num(d.get('colour_shift'))} | {_num(d.get('sharpness'))} | {_pct(d.get('identity'))} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--report"]:  # python bench/ablation.py --report A.json [B.json ...]
+        print(tables([Path(p) for p in sys.argv[2:]]), end="")
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data", type=Path, required=True, help="training set (artv data synth ... --holdout 8)"
@@ -232,7 +288,7 @@ def main() -> None:
     parser.add_argument(
         "--variants", default=",".join(VARIANTS), help="comma-separated subset of the variants"
     )
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup-steps", type=int, default=100)

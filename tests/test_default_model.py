@@ -160,3 +160,15 @@ def test_ablations_are_saved_with_the_model_and_change_sampling(synth_data, tmp_
     assert bad.exit_code == 2 and "--ablate" in bad.output
     bad = invoke(["train", "--data", synth_data, "--out", tmp_path / "y", *QUICK, "--drop-ref", 1.5])
     assert bad.exit_code == 2 and "--drop-ref" in bad.stderr
+
+
+def test_world_tokenizer_makes_each_world_word_one_token_and_is_reproducible():
+    from artv_cli.engine import synth
+    from artv_cli.engine.model import world_tokenizer
+
+    first, second = world_tokenizer(), world_tokenizer()
+    assert first.get_vocab() == second.get_vocab()
+    for phrase in [*synth.COLOURS, *synth.SHAPES, *synth.DIRECTIONS, *synth.SPEEDS, *synth.BACKGROUND_TONES]:
+        for word in phrase.split():
+            assert len(first.tokenize(word)) == 1, word
+    assert first.tokenize("purple")  # words outside the world still tokenize (character by character)

@@ -126,9 +126,14 @@ class Preset:
     mask_norm_groups: int
     anchor_hidden: int
     adapter_res_blocks: int
+    tokenizer: str = "char"
+    """`char`: one token per character; `world`: the synthetic world's words are single tokens."""
+    text_tokens: int = 77
+    """Prompt length in tokens."""
 
     def artv_config(self) -> ARTVConfig:
         return ARTVConfig(
+            max_text_tokens=self.text_tokens,
             mask_block_out_channels=self.mask_block_out_channels,
             mask_attention_heads=self.mask_attention_heads,
             mask_norm_groups=self.mask_norm_groups,
@@ -210,5 +215,7 @@ PRESETS: dict[str, Preset] = {
         mask_norm_groups=16,
         anchor_hidden=64,
         adapter_res_blocks=1,
+        tokenizer="world",
+        text_tokens=32,
     ),
 }

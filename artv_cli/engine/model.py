@@ -76,6 +76,41 @@ def char_tokenizer() -> CLIPTokenizer:
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
 
+def world_tokenizer() -> CLIPTokenizer:
+    """The byte-level tokenizer plus BPE merges that make each word of the synthetic world one token.
+
+    Any other text still tokenizes, character by character. Written by hand (the `tokenizers` trainer
+    breaks ties differently from run to run): each word, in sorted order, gets merges of its first two
+    pieces until it is one token; a merge ranked after all earlier ones cannot change an earlier word.
+    """
+    from artv_cli.engine import synth
+
+    words = set("a an moves on plain background and to the striped checkered camera pans zooms in out".split())
+    for phrase in [*synth.COLOURS, *synth.BACKGROUND_TONES, *synth.SHAPES, *synth.DIRECTIONS, *synth.SPEEDS]:
+        words.update(phrase.split())
+    ranks: dict[tuple[str, str], int] = {}
+    for word in sorted(words):
+        pieces = _bpe([*word[:-1], word[-1] + "</w>"], ranks)
+        while len(pieces) > 1:
+            ranks[(pieces[0], pieces[1])] = len(ranks)
+            pieces = _bpe(pieces, ranks)
+    vocab = dict(char_tokenizer().get_vocab())
+    for left, right in ranks:
+        vocab.setdefault(left + right, len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=list(ranks), model_max_length=77)
+
+
+def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Byte-pair encoding of one word: merge the lowest-ranked adjacent pair until none is ranked."""
+    while len(pieces) > 1:
+        pairs = [(ranks.get(pair, len(ranks)), i) for i, pair in enumerate(zip(pieces, pieces[1:]))]
+        rank, i = min(pairs)
+        if rank == len(ranks):
+            return pieces
+        pieces = [*pieces[:i], pieces[i] + pieces[i + 1], *pieces[i + 2 :]]
+    return pieces
+
+
 def random_base(preset: Preset | str, seed: int = 0) -> BaseModel:
     """A base image model of a preset's shapes with seeded random weights (no download)."""
     preset = PRESETS[preset] if isinstance(preset, str) else preset
@@ -107,7 +142,7 @@ def random_base(preset: Preset | str, seed: int = 0) -> BaseModel:
             sample_size=preset.native_size,
             scaling_factor=0.18215,
         )
-        tokenizer = char_tokenizer()
+        tokenizer = world_tokenizer() if preset.tokenizer == "world" else char_tokenizer()
         text_encoder = CLIPTextModel(
             CLIPTextConfig(
                 vocab_size=max(preset.text_vocab, len(tokenizer)),
