@@ -153,8 +153,8 @@ def prompt_following(model, cases: list[dict], args, mode: str, t_test: int | No
         if len(frames) > max(THUMB_FRAMES):
             thumbs.append(thumb_feature(frames))
     summary = summarise(results)
-    real = [thumb_feature(list(c["frames"])) for c in cases]
-    summary["fd_thumb"] = round(fd_thumb(thumbs, real), 4) if len(thumbs) > 1 else None
+    real = [thumb_feature(list(c["frames"])) for c in cases if len(c["frames"]) > max(THUMB_FRAMES)]
+    summary["fd_thumb"] = round(fd_thumb(thumbs, real), 4) if min(len(thumbs), len(real)) > 1 else None
     return summary
 
 

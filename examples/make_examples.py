@@ -12,7 +12,7 @@ from artv_cli.engine.synth import SynthObject, SynthSettings, SynthVideo, draw_f
 
 # file, shape, colour, direction, speed, background tone, centre at frame 0 (frame widths)
 EXAMPLES = [
-    ("red-ball.png", "circle", "red", "right", "slowly", "grey", (0.35, 0.5)),
+    ("red-ball.png", "circle", "red", "right", "quickly", "grey", (0.35, 0.5)),
     ("blue-square.png", "square", "blue", "up", "quickly", "olive", (0.5, 0.68)),
     ("yellow-triangle.png", "triangle", "yellow", "down and to the left", "slowly", "black", (0.62, 0.38)),
 ]

@@ -33,3 +33,26 @@ def test_training_benchmark_runs_both_modes(tmp_path, monkeypatch, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [line["mode"] for line in lines] == ["decode + VAE per step", "latent cache"]
     assert all(line["samples_per_s"] > 0 for line in lines)
+
+
+def test_ablation_benchmark_trains_scores_and_tabulates(synth_data, tmp_path, monkeypatch, capsys):
+    """Fig. 8 in miniature at toy size: a variant trains, is scored, swept over t_test, and tabulated."""
+    out = tmp_path / "ablation.json"
+    args = ["--data", synth_data, "--test", synth_data, "--base", "tiny-random", "--runs", tmp_path / "runs"]
+    args += ["--variants", "full,no-mask", "--steps", "2", "--batch-size", "2", "--prompts", "2"]
+    args += ["--long", "18", "--drift-videos", "1", "--sample-steps", "1", "--t-test", "0", "200"]
+    run_script("ablation.py", [str(a) for a in args + ["--out", out]], monkeypatch)
+    report = json.loads(out.read_text())
+    assert set(report["variants"]) == {"full", "no-mask"} and set(report["t_test_sweep"]) == {"0", "200"}
+    full = report["variants"]["full"]
+    assert full["animate"]["videos"] == 2 and full["generate"]["videos"] == 2
+    assert (
+        full["drift_18"]["curves_first_video"] is None
+        or len(full["drift_18"]["curves_first_video"]["sharpness"]) == 18
+    )
+    config = json.loads((tmp_path / "runs" / "no-mask" / "model" / "artv_config.json").read_text())
+    assert config["use_mask"] is False and config["extra"]["ablated"] == ["mask"]
+    capsys.readouterr()
+    run_script("ablation.py", ["--report", str(out)], monkeypatch)
+    table = capsys.readouterr().out
+    assert "| full |" in table and "| no-mask |" in table and "| 200 |" in table

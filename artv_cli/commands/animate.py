@@ -40,7 +40,7 @@ def animate(
 
     Examples:
 
-      artv animate examples/red-ball.png "a red circle moves right slowly, on a plain grey background"
+      artv animate examples/red-ball.png "a red circle moves right quickly, on a plain grey background"
 
       artv animate examples/blue-square.png "a blue square moves up quickly" --frames 32 -o square.mp4
 
