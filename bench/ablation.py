@@ -213,7 +213,7 @@ def score(model_path: Path, cases: list[dict], args, t_test: int | None = None, 
     started = time.perf_counter()
     record = {"t_test": model.config.t_test if t_test is None else t_test}
     record["animate"] = prompt_following(model, cases, args, "animate", t_test)
-    if full:
+    if full and "generate" in args.modes:
         record["generate"] = prompt_following(model, cases, args, "generate", t_test)
     for length in args.long if full else args.long[:1]:
         record[f"drift_{length}"] = long_drift(model, cases, args, length, t_test)
@@ -302,6 +302,9 @@ def main() -> None:
     parser.add_argument("--sample-steps", type=int, default=12)
     parser.add_argument("--scheduler", default="dpm++")
     parser.add_argument("--t-test", type=int, nargs="*", default=[0, 50, 100, 200, 300, 400])
+    parser.add_argument(
+        "--modes", default="animate,generate", help="prompt following for animate, and text-only generate"
+    )
     parser.add_argument("--also", type=Path, nargs="*", default=[], help="more model folders to score")
     parser.add_argument("--out", type=Path, default=Path("bench-ablation.json"))
     args = parser.parse_args()
