@@ -255,15 +255,16 @@ def tables(paths: list[Path]) -> str:
             f"| {_num(d256.get('sharpness'))} | {_pct(d256.get('identity'))} |"
         )
     if sweep:
+        drift = next((k for k in next(iter(sweep.values())) if k.startswith("drift_")), "drift_64")
         lines += [
             "",
-            "| t_test | animate: colour | shape | direction | FD-thumb | drift 64: colour shift | sharpness "
-            "| identity |",
+            f"| t_test | animate: colour | shape | direction | FD-thumb | drift {drift[6:]}: colour shift "
+            "| sharpness | identity |",
             "| --- " * 8 + "|",
         ]
         for level in sorted(sweep, key=int):
             v = sweep[level]
-            a, d = v["animate"], v.get("drift_64", {})
+            a, d = v["animate"], v.get(drift, {})
             lines.append(
                 f"| {level} | {_pct(a['colour_accuracy'])} | {_pct(a['shape_accuracy'])} "
                 f"| {_pct(a['direction_accuracy'])} | {_num(a['fd_thumb'], 3)} "

@@ -55,7 +55,8 @@ def test_animate_with_no_model_follows_the_prompt_on_a_bundled_example(tmp_path)
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["model"] == "default" and sidecar["settings"]["frames"] == 16
     scorer = WorldScorer(parse_prompt(prompt))
-    for frame in read_video(out):
+    frames, _ = read_video(out)
+    for frame in frames:
         scorer.add(frame)
     found = scorer.result()["objects"][0]
     assert found["colour_ok"] and found["direction_ok"], found
