@@ -85,7 +85,8 @@ def world_tokenizer() -> CLIPTokenizer:
     """
     from artv_cli.engine import synth
 
-    words = set("a an moves on plain background and to the striped checkered camera pans zooms in out".split())
+    grammar = ("a", "an", "moves", "on", "plain", "background", "and", "to", "the", "striped", "checkered")
+    words = {*grammar, "camera", "pans", "zooms", "in", "out"}
     for phrase in [*synth.COLOURS, *synth.BACKGROUND_TONES, *synth.SHAPES, *synth.DIRECTIONS, *synth.SPEEDS]:
         words.update(phrase.split())
     ranks: dict[tuple[str, str], int] = {}
@@ -103,7 +104,10 @@ def world_tokenizer() -> CLIPTokenizer:
 def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
     """Byte-pair encoding of one word: merge the lowest-ranked adjacent pair until none is ranked."""
     while len(pieces) > 1:
-        pairs = [(ranks.get(pair, len(ranks)), i) for i, pair in enumerate(zip(pieces, pieces[1:]))]
+        pairs = [
+            (ranks.get((a, b), len(ranks)), i)
+            for i, (a, b) in enumerate(zip(pieces[:-1], pieces[1:], strict=True))
+        ]
         rank, i = min(pairs)
         if rank == len(ranks):
             return pieces
