@@ -309,7 +309,6 @@ def main() -> None:
     parser.add_argument("--also", type=Path, nargs="*", default=[], help="more model folders to score")
     parser.add_argument("--out", type=Path, default=Path("bench-ablation.json"))
     args = parser.parse_args()
-    torch.set_grad_enabled(False)
 
     cases = test_cases(args.test, args.prompts)
     report = {
@@ -331,8 +330,7 @@ def main() -> None:
         args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
     for name in [v for v in args.variants.split(",") if v]:
-        with torch.enable_grad():
-            path = train_variant(name, args)
+        path = train_variant(name, args)
         print(f"[{name}] scoring", file=sys.stderr)
         report["variants"][name] = score(path, cases, args)
         summary = json.loads((args.runs / name / "summary.json").read_text())
