@@ -46,10 +46,7 @@ def test_ablation_benchmark_trains_scores_and_tabulates(synth_data, tmp_path, mo
     assert set(report["variants"]) == {"full", "no-mask"} and set(report["t_test_sweep"]) == {"0", "200"}
     full = report["variants"]["full"]
     assert full["animate"]["videos"] == 2 and full["generate"]["videos"] == 2
-    assert (
-        full["drift_18"]["curves_first_video"] is None
-        or len(full["drift_18"]["curves_first_video"]["sharpness"]) == 18
-    )
+    assert len(full["drift_18"]["curves_first_video"]["sharpness"]) == 18  # one curve value per frame
     config = json.loads((tmp_path / "runs" / "no-mask" / "model" / "artv_config.json").read_text())
     assert config["use_mask"] is False and config["extra"]["ablated"] == ["mask"]
     capsys.readouterr()

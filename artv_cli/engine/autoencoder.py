@@ -60,6 +60,10 @@ def train_autoencoder(config, on_event=None):
     catalogue = scan(config.data)
     AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+    if accelerator.num_processes > 1:  # each process would fit and export its own VAE
+        raise ArtvError(
+            "--stage vae runs in one process", "run it with `artv train`, not under `accelerate launch`"
+        )
     set_seed(config.seed)
     emit("data", text=catalogue.describe())
 
