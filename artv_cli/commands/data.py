@@ -42,6 +42,12 @@ def synth(
     split: Annotated[
         str, typer.Option(help="With --holdout: train (never the held-out combinations) or test (only them).")
     ] = "train",
+    captions: Annotated[
+        str,
+        typer.Option(
+            help="grammar (one wording) or varied (synonyms, orders, omissions; the split's own phrasings)."
+        ),
+    ] = "grammar",
 ) -> None:
     """Write a captioned synthetic video dataset (WebVid layout) with exact ground truth.
 
@@ -56,6 +62,8 @@ def synth(
       artv data synth tiny-set --videos 8 --frames 12 --size 32
 
       artv data synth held-out --videos 32 --seed 1 --holdout 8 --split test
+
+      artv data synth people --videos 64 --max-objects 1 --cameras static --patterns plain --captions varied
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -72,6 +80,7 @@ def synth(
         patterns=tuple(p.strip() for p in patterns.split(",") if p.strip()),
         holdout=holdout,
         split=split,
+        captions=captions,
     )
     columns = (
         TextColumn("videos"),

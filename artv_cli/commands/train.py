@@ -26,6 +26,7 @@ class ExportWeights(str, Enum):
 
 class Stage(str, Enum):
     artv = "artv"
+    base = "base"
     vae = "vae"
 
 
@@ -90,8 +91,18 @@ def train(
     export: Annotated[ExportWeights, typer.Option(help="Weights of the exported model.")] = ExportWeights.ema,
     cpu: Annotated[bool, typer.Option(help="Train on the CPU even where a GPU is present.")] = False,
     stage: Annotated[
-        Stage, typer.Option(help="artv: the ART-V networks; vae: first fit the VAE of a from-scratch model.")
+        Stage,
+        typer.Option(
+            help="artv: the ART-V networks; base: Phi_dynamic (and the text encoder) as a text-to-image "
+            "model on single frames; vae: fit the VAE of a from-scratch model. A new domain: vae, base, artv."
+        ),
     ] = Stage.artv,
+    first_step_share: Annotated[
+        float,
+        typer.Option(
+            help="Share of samples whose target is frame 1 (references both frame 0; motion from text)."
+        ),
+    ] = 0.0,
     train_text_encoder: Annotated[
         bool, typer.Option(help="Train the text encoder too (models built from scratch).")
     ] = False,
@@ -119,6 +130,8 @@ def train(
       artv animate examples/red-ball.png "a red circle moves right slowly" --model runs/tiny/model
 
       artv train --data synth-data --model tiny-random --out runs/no-mask --steps 200 --lr 1e-3 --ablate mask
+
+      artv train --data synth-data --model tiny-random --out runs/base --steps 200 --lr 1e-3 --stage base
     """
     from artv_cli.commands.render_common import parse_size
     from artv_cli.engine.train import TrainConfig
@@ -187,6 +200,7 @@ def train(
         export=export.value,
         cpu=cpu,
         stage=stage.value,
+        first_step_share=first_step_share,
         train_text_encoder=train_text_encoder,
         ablate=[a.value for a in ablate or []],
         drop_text=drop_text,

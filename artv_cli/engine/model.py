@@ -83,12 +83,9 @@ def world_tokenizer() -> CLIPTokenizer:
     breaks ties differently from run to run): each word, in sorted order, gets merges of its first two
     pieces until it is one token; a merge ranked after all earlier ones cannot change an earlier word.
     """
-    from artv_cli.engine import synth
+    from artv_cli.engine.captions import vocabulary
 
-    grammar = ("a", "an", "moves", "on", "plain", "background", "and", "to", "the", "striped", "checkered")
-    words = {*grammar, "camera", "pans", "zooms", "in", "out"}
-    for phrase in [*synth.COLOURS, *synth.BACKGROUND_TONES, *synth.SHAPES, *synth.DIRECTIONS, *synth.SPEEDS]:
-        words.update(phrase.split())
+    words = vocabulary()
     ranks: dict[tuple[str, str], int] = {}
     for word in sorted(words):
         pieces = _bpe([*word[:-1], word[-1] + "</w>"], ranks)

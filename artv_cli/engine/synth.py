@@ -84,6 +84,8 @@ class SynthSettings:
     """Hold out one in this many colour-shape-direction combinations (0: none); see `held_out`."""
     split: str = "train"
     """With holdout: `train` never draws a held-out combination, `test` draws only those."""
+    captions: str = "grammar"
+    """`grammar`: one wording; `varied`: many phrasings (engine/captions.py), of the split's phrasing set."""
 
 
 @dataclass
@@ -171,7 +173,24 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
         caption += f", the camera pans {camera_direction}"
     elif camera == "zoom":
         caption += f", the camera zooms {camera_direction}"
+    if settings.captions == "varied" and n_objects == 1 and pattern == "plain" and camera == "static":
+        caption = _varied_caption(index, settings, objects[0], tones[0], caption)
     return SynthVideo(index, caption, pattern, tones, camera, camera_direction, objects)
+
+
+GRAMMAR_SHARE = 0.3
+"""With `--captions varied`, this share of training captions keeps the grammar's own wording."""
+
+
+def _varied_caption(index: int, settings: SynthSettings, obj: SynthObject, tone: str, grammar: str) -> str:
+    """A phrasing of the split's set, drawn from its own stream so the video itself does not change."""
+    from artv_cli.engine.captions import draw_phrasing, phrase
+
+    rng = np.random.default_rng([settings.seed, index, 1])
+    if settings.split == "train" and rng.random() < GRAMMAR_SHARE:
+        return grammar
+    phrasing = draw_phrasing(rng, obj.shape, obj.direction, settings.split)
+    return phrase(obj.colour, obj.shape, obj.direction, obj.speed, tone, phrasing)
 
 
 def _a(word: str) -> str:
@@ -268,6 +287,10 @@ def check_world(settings: SynthSettings) -> None:
         raise ArtvError(
             f"--holdout must be 0 (none) or at least 2 (got {settings.holdout})",
             "use --holdout 8, for example",
+        )
+    if settings.captions not in ("grammar", "varied"):
+        raise ArtvError(
+            f"--captions must be grammar or varied (got {settings.captions!r})", "use --captions varied"
         )
     if settings.split not in ("train", "test"):
         raise ArtvError(f"--split must be train or test (got {settings.split!r})", "use --split test")

@@ -115,7 +115,12 @@ class TrainConfig:
     drop_anchor: float | None = None
     """Anchor dropout; None keeps the model's (paper: 0.1)."""
     stage: str = "artv"
-    """`artv` trains the ART-V networks; `vae` first fits the autoencoder of a model built from scratch."""
+    """`artv` trains the ART-V networks; `vae` fits the autoencoder of a model built from scratch; `base`
+    trains Phi_dynamic (and, with --train-text-encoder, the text encoder) as a text-to-image model on
+    single frames, the strong image model ART-V starts from (METHOD.md), before `artv`."""
+    first_step_share: float = 0.0
+    """Share of samples whose target is frame 1, where both references are frame 0 and only the text
+    says how to move (the first step of every `animate`); 0 draws targets uniformly."""
 
 
 @dataclass
@@ -137,8 +142,9 @@ class TrainableParts(torch.nn.Module):
     Its forward is the whole loss, so distributed data parallel sees every parameter in one call.
     """
 
-    def __init__(self, model: ARTVModel, train_text_encoder: bool = False):
+    def __init__(self, model: ARTVModel, train_text_encoder: bool = False, base: bool = False):
         super().__init__()
+        self.base = base  # the base stage: Phi_dynamic alone, as a text-to-image model
         self.unet, self.mask_unet, self.cond, self.mask_cond = (
             model.unet,
             model.mask_unet,
@@ -181,7 +187,7 @@ class TrainableParts(torch.nn.Module):
             z_ref=z_ref,
             static=keep_ref,
         )
-        eps_hat = model.predict_noise(z_t, t, cond, every_row=True)
+        eps_hat = model.predict_noise(z_t, t, cond, every_row=not self.base)
         return F.mse_loss(eps_hat, noise.float())
 
 
@@ -278,6 +284,8 @@ class StepSampler(torch.utils.data.Sampler):
                 rng = _draws(self.config, step, micro, self.rank)
                 videos = rng.integers(0, self.videos, size=self.config.batch_size)
                 u = rng.random((self.config.batch_size, 2))
+                if self.config.first_step_share > 0:  # an extra draw only then: older runs repeat exactly
+                    u[rng.random(self.config.batch_size) < self.config.first_step_share, 0] = 0.0
                 yield [(int(v), float(a), float(b)) for v, (a, b) in zip(videos, u, strict=True)]
 
 
@@ -296,8 +304,14 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         from artv_cli.engine.autoencoder import train_autoencoder
 
         return train_autoencoder(config, on_event)
-    if config.stage != "artv":
-        raise ArtvError(f"--stage {config.stage} is unknown", "use --stage artv (default) or --stage vae")
+    if config.stage not in ("artv", "base"):
+        raise ArtvError(f"--stage {config.stage} is unknown", "use --stage artv (default), base or vae")
+    if not 0 <= config.first_step_share <= 1:
+        raise ArtvError(
+            f"--first-step-share must be in [0, 1] (got {config.first_step_share:g})",
+            "use --first-step-share 0.3",
+        )
+    base_stage = config.stage == "base"
 
     def emit(kind: str, **info) -> None:
         if on_event is not None and accelerator.is_main_process:
@@ -352,10 +366,15 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     apply_method_changes(model, config)
     model.vae.requires_grad_(False).eval()
     model.text_encoder.requires_grad_(config.train_text_encoder).train(config.train_text_encoder)
-    parts = TrainableParts(model, config.train_text_encoder).train()
-    if not method.use_mask:  # the ablation without Phi_mask: its networks take no part
+    parts = TrainableParts(model, config.train_text_encoder, base=base_stage).train()
+    if not method.use_mask or base_stage:  # the ablation without Phi_mask, or the base stage: no Phi_mask
         model.mask_unet.requires_grad_(False)
         model.mask_cond.requires_grad_(False)
+    if base_stage:  # a text-to-image model: the ART-V additions stay as they are (zero, METHOD.md)
+        model.cond.requires_grad_(False)
+        for name, param in model.unet.named_parameters():
+            if "_ip" in name or name.startswith("class_embedding"):
+                param.requires_grad_(False)
     if config.gradient_checkpointing:
         model.unet.enable_gradient_checkpointing()
         model.mask_unet.enable_gradient_checkpointing()
@@ -460,11 +479,15 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
                     )
                     if not method.use_anchor:  # the ablation without the anchor never shows one
                         keep[2] = False
+                    if base_stage:  # single frames: no references, no anchor, the static path off
+                        keep[1:] = False
                     text_ids = model.tokenize(batch["caption"]).to(accelerator.device)
                     text_ids = torch.where(keep[0].view(-1, 1), text_ids, blank_ids)
 
                     # 7. Noise augmentation of references and anchor at t_aug ~ U[0, T_max] (Sec. 3.3).
                     t_aug = torch.randint(0, method.t_max + 1, (b,), generator=gen, device=accelerator.device)
+                    if base_stage:
+                        t_aug.zero_()
                     ab = alphas[t_aug].view(-1, 1, 1, 1)
                     aug = [
                         add_noise(z, torch.randn(z.shape, generator=gen, device=z.device), ab)

@@ -1,9 +1,12 @@
 """Score videos of the synthetic world (`artv data synth`) against their prompts, exactly and without weights.
 
-A prompt in the world's grammar names each object's colour, shape, direction and speed, and the camera.
-The scorer finds each object by its colour, tracks its centre, classifies its shape from its silhouette,
-and checks the motion against what the prompt implies (camera motion included). Per object it reports
-colour, shape and direction checks and how far the object's colour and size drift from the first frame.
+A prompt in the world's grammar names each object's colour, shape, direction and speed, the background
+and the camera; a prompt in any other phrasing of the world's words (engine/captions.py) is read for one
+object. The scorer finds each object by its colour, tracks its centre, classifies its shape from its
+silhouette, and checks the motion against what the prompt implies (camera motion included). Per object it
+reports colour, shape, direction and speed checks, the asked background against the frame's border, how
+often the object is found with its colour and shape while the world says it is in view, and how far the
+object's and background's colours drift from the first frame.
 """
 
 from __future__ import annotations
@@ -15,23 +18,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from artv_cli.engine.synth import COLOURS, DIRECTIONS, SHAPES, SPEEDS, camera_pose
+from artv_cli.engine.captions import parse_free
+from artv_cli.engine.synth import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS, camera_pose
 
 COLOUR_TOLERANCE = 50  # largest per-channel difference from the palette colour that still counts
+BACKGROUND_TOLERANCE = 40  # largest per-channel difference of the border's median from the asked tone
 MIN_AREA = 0.001  # of the frame: smaller blobs are noise
 _DIRECTION_WORDS = "|".join(sorted(DIRECTIONS, key=len, reverse=True))  # longest first: "up and to the left"
 _OBJECT = re.compile(
     rf"an? ({'|'.join(COLOURS)}) ({'|'.join(SHAPES)}) moves ({_DIRECTION_WORDS}) ({'|'.join(SPEEDS)})"
 )
 _CAMERA = re.compile(r"the camera (pans|zooms) (left|right|up|down|in|out)")
+_PLAIN = re.compile(rf"on a plain ({'|'.join(BACKGROUND_TONES)}) background")
 
 
 @dataclass
 class PromptObject:
     colour: str
-    shape: str
-    direction: str
-    speed: str
+    shape: str | None
+    direction: str | None
+    speed: str | None  # None: the prompt does not say
 
 
 @dataclass
@@ -39,10 +45,15 @@ class WorldPrompt:
     objects: list[PromptObject]
     camera: str = "static"
     camera_direction: str | None = None
+    background: str | None = None  # the asked plain background tone; None: not said, or not plain
 
 
 def parse_prompt(prompt: str) -> WorldPrompt | None:
-    """The objects and camera a prompt states, or None if it is not in the synthetic world's grammar."""
+    """The objects, background and camera a prompt states, or None if it is not of the synthetic world.
+
+    The grammar's own wording (one or two objects, any background, a camera) is read exactly; any other
+    phrasing is read for one object on a plain background under a still camera (`captions.parse_free`).
+    """
     subject = prompt.split(", on ")[0]
     parts = subject.split(" and a")
     objects = []
@@ -50,13 +61,24 @@ def parse_prompt(prompt: str) -> WorldPrompt | None:
         text = part if number == 0 else "a" + part
         match = _OBJECT.fullmatch(text.strip())
         if match is None:
-            return None
+            return _parse_free(prompt)
         objects.append(PromptObject(*match.groups()))
+    plain = _PLAIN.search(prompt)
+    background = plain.group(1) if plain else None
     camera = _CAMERA.search(prompt)
     if camera is None:
-        return WorldPrompt(objects)
+        return WorldPrompt(objects, background=background)
     kind = "pan" if camera.group(1) == "pans" else "zoom"
-    return WorldPrompt(objects, kind, camera.group(2))
+    return WorldPrompt(objects, kind, camera.group(2), background)
+
+
+def _parse_free(prompt: str) -> WorldPrompt | None:
+    found = parse_free(prompt)
+    if found is None or found.shape is None and found.direction is None:
+        return None
+    return WorldPrompt(
+        [PromptObject(found.colour, found.shape, found.direction, found.speed)], background=found.background
+    )
 
 
 @dataclass
@@ -65,6 +87,9 @@ class _Track:
     areas: list[float] = field(default_factory=list)
     colours: list[np.ndarray | None] = field(default_factory=list)
     shapes: list[str] = field(default_factory=list)
+    frame_shapes: list[str | None] = field(
+        default_factory=list
+    )  # per frame; None: not found or at the border
 
 
 def classify_shape(mask: np.ndarray) -> str | None:
@@ -87,42 +112,63 @@ def classify_shape(mask: np.ndarray) -> str | None:
 
 
 class WorldScorer:
-    """Feed a video's frames in order, then `result()` for its checks."""
+    """Feed a video's frames in order, then `result()` for its checks.
 
-    def __init__(self, prompt: WorldPrompt):
+    `clip_frames` is the clip length the world's speeds are stated for (a speed is a distance over a
+    clip: 16 for the default model's world); None takes the video's own length, as the dataset does.
+    """
+
+    def __init__(self, prompt: WorldPrompt, clip_frames: int | None = None):
         self.prompt = prompt
+        self.clip_frames = clip_frames
         self.tracks = [_Track() for _ in prompt.objects]
         self.size: tuple[int, int] | None = None
+        self.borders: list[np.ndarray] = []  # median colour of each frame's border pixels
 
     def add(self, frame: np.ndarray) -> None:
         self.size = frame.shape[:2]
         pixels = frame.astype(np.int16)
+        border = np.concatenate([frame[0], frame[-1], frame[1:-1, 0], frame[1:-1, -1]]).astype(np.float64)
+        background = np.median(border, axis=0)
+        self.borders.append(background)
         for obj, track in zip(self.prompt.objects, self.tracks, strict=True):
-            mask = (
-                np.abs(pixels - np.array(COLOURS[obj.colour], dtype=np.int16)).max(axis=-1)
-                <= COLOUR_TOLERANCE
-            )
-            area = mask.mean()
+            target = np.array(COLOURS[obj.colour], dtype=np.int16)
+            distance = np.abs(pixels - target).max(axis=-1)
+            core = distance <= COLOUR_TOLERANCE
+            area = core.mean()
             track.areas.append(float(area))
             if area < MIN_AREA:
                 track.centres.append(None)
                 track.colours.append(None)
+                track.frame_shapes.append(None)
                 continue
-            rows, cols = np.nonzero(mask)
+            # The silhouette: pixels nearer the object's colour than the background's (the half-way
+            # threshold), so soft edges from a decoder neither grow nor shrink the shape.
+            to_background = np.abs(pixels - background.astype(np.int16)).max(axis=-1)
+            silhouette = (distance < to_background) & (distance <= 2 * COLOUR_TOLERANCE) | core
+            rows, cols = np.nonzero(silhouette)
             track.centres.append((float(cols.mean()) + 0.5, float(rows.mean()) + 0.5))
-            track.colours.append(frame[mask].astype(np.float64).mean(axis=0))
-            shape = classify_shape(mask)
+            track.colours.append(frame[core].astype(np.float64).mean(axis=0))
+            shape = classify_shape(silhouette)
+            track.frame_shapes.append(shape if shape is not None else "border")
             if shape is not None:
                 track.shapes.append(shape)
 
+    def _frames_per_clip(self) -> int:
+        return self.clip_frames or len(self.tracks[0].centres)
+
+    def _speed_px(self, speed: str) -> float:
+        """Pixels per frame of a speed word, at this video's size."""
+        return SPEEDS[speed] * self.size[1] / max(1, self._frames_per_clip() - 1)
+
     def _expected_motion(
-        self, obj: PromptObject, first: int, last: int, start: tuple[float, float]
+        self, obj: PromptObject, first: int, last: int, start: tuple[float, float], speed: str
     ) -> np.ndarray:
         """Image displacement (pixels) from frame `first` to `last` that the prompt implies."""
         frames = len(self.tracks[0].centres)
         height, width = self.size
         ux, uy = DIRECTIONS[obj.direction]
-        per_frame = SPEEDS[obj.speed] / max(1, frames - 1)
+        per_frame = SPEEDS[speed] / max(1, self._frames_per_clip() - 1)
         cam0 = camera_pose(self.prompt.camera, self.prompt.camera_direction, first, frames)
         # the object's world position at `first`, from where it is seen
         wx = (start[0] / width - 0.5) / cam0[2] + cam0[0]
@@ -132,6 +178,27 @@ class WorldScorer:
         cam1 = camera_pose(self.prompt.camera, self.prompt.camera_direction, last, frames)
         end = ((wx - cam1[0]) * cam1[2] + 0.5) * width, ((wy - cam1[1]) * cam1[2] + 0.5) * height
         return np.array(end) - np.array(start)
+
+    def _identity(self, obj: PromptObject, track: _Track, first: int, speed: str) -> tuple[float | None, int]:
+        """Share of the frames, while the world says the object is in view, where it is found with its
+        colour and (away from the border) its shape; and how many frames that is."""
+        height, width = self.size
+        start = np.array(track.centres[first])
+        step = np.array(DIRECTIONS[obj.direction]) * self._speed_px(speed) if obj.direction else np.zeros(2)
+        margin = 0.12 * width  # about an object's radius: half out of view is out of view
+        in_view = []
+        for i in range(first, len(track.centres)):
+            x, y = start + step * (i - first)
+            if margin <= x <= width - margin and margin <= y <= height - margin:
+                in_view.append(i)
+        if not in_view or self.prompt.camera != "static":
+            return None, 0
+        good = [
+            track.frame_shapes[i] is not None
+            and (obj.shape is None or track.frame_shapes[i] in (obj.shape, "border"))
+            for i in in_view
+        ]
+        return float(np.mean(good)), len(in_view)
 
     def result(self) -> dict:
         objects = []
@@ -147,50 +214,100 @@ class WorldScorer:
             record["colour_ok"] = found
             votes = Counter(track.shapes).most_common()  # ties go to the shape seen first: deterministic
             record["shape_seen"] = votes[0][0] if votes else None
-            record["shape_ok"] = found and record["shape_seen"] == obj.shape
-            record["direction_ok"] = False
+            record["shape_ok"] = (found and record["shape_seen"] == obj.shape) if obj.shape else None
+            record["direction_ok"] = False if obj.direction else None
+            record["speed_ok"] = False if obj.speed else None
+            record["speed_seen"] = None
+            record["moving"] = False
+            record["identity"] = None
             record["motion_px"] = record["expected_motion_px"] = None
             if found:
                 first, last = seen[0], seen[-1]
+                speed = obj.speed or "slowly"  # not said: the slower speed is the least to expect
                 moved = np.array(track.centres[last]) - np.array(track.centres[first])
-                expected = self._expected_motion(obj, first, last, track.centres[first])
+                distance = float(np.linalg.norm(moved))
                 record["motion_px"] = [round(float(v), 2) for v in moved]
-                record["expected_motion_px"] = [round(float(v), 2) for v in expected]
-                if np.linalg.norm(expected) < 2:  # the prompt implies almost no visible motion: not checkable
-                    record["direction_ok"] = None
-                else:
-                    cosine = moved @ expected / (np.linalg.norm(moved) * np.linalg.norm(expected) + 1e-9)
-                    far_enough = np.linalg.norm(moved) >= 0.3 * np.linalg.norm(expected)
-                    record["direction_ok"] = bool(cosine >= math.cos(math.radians(45)) and far_enough)
+                slow_travel = self._speed_px("slowly") * (last - first)
+                record["moving"] = bool(distance >= 0.5 * slow_travel and distance >= 1.0)
+                if last > first and obj.direction:  # the speed whose implied motion is nearer the seen one
+                    gaps = {
+                        s: float(
+                            np.linalg.norm(
+                                moved - self._expected_motion(obj, first, last, track.centres[first], s)
+                            )
+                        )
+                        for s in SPEEDS
+                    }
+                    record["speed_seen"] = min(gaps, key=gaps.get)
+                    if obj.speed:
+                        record["speed_ok"] = record["speed_seen"] == obj.speed
+                if obj.direction:
+                    expected = self._expected_motion(obj, first, last, track.centres[first], speed)
+                    record["expected_motion_px"] = [round(float(v), 2) for v in expected]
+                    if np.linalg.norm(expected) < 2:  # the prompt implies almost no visible motion
+                        record["direction_ok"] = None
+                    else:
+                        cosine = moved @ expected / (distance * np.linalg.norm(expected) + 1e-9)
+                        far_enough = distance >= 0.3 * np.linalg.norm(expected)
+                        record["direction_ok"] = bool(cosine >= math.cos(math.radians(45)) and far_enough)
+                identity, frames_in_view = self._identity(obj, track, first, speed)
+                record["identity"] = None if identity is None else round(identity, 4)
+                record["frames_in_view"] = frames_in_view
                 colours = [track.colours[i] for i in seen]
                 record["colour_drift"] = round(float(np.linalg.norm(colours[-1] - colours[0])), 3)
                 record["area_ratio"] = round(track.areas[last] / track.areas[first], 4)
-            checks = [record["colour_ok"], record["shape_ok"], record["direction_ok"]]
+            checks = [record["colour_ok"], record["shape_ok"], record["direction_ok"], record["speed_ok"]]
             record["checks_passed"] = sum(1 for c in checks if c)
             record["checks"] = sum(1 for c in checks if c is not None)
             objects.append(record)
-        passed = sum(o["checks_passed"] for o in objects)
-        total = sum(o["checks"] for o in objects)
-        return {"objects": objects, "accuracy": passed / total if total else None, "all_ok": passed == total}
+        background = self._background()
+        passed = sum(o["checks_passed"] for o in objects) + (1 if background["background_ok"] else 0)
+        total = sum(o["checks"] for o in objects) + (0 if background["background_ok"] is None else 1)
+        return {
+            "objects": objects,
+            **background,
+            "accuracy": passed / total if total else None,
+            "all_ok": passed == total,
+        }
+
+    def _background(self) -> dict:
+        """The asked tone against frame 0's border, and the border's colour shift from frame 0 (0-255)."""
+        first = self.borders[0]
+        shifts = [float(np.linalg.norm(b - first)) for b in self.borders]
+        asked = self.prompt.background
+        ok = None
+        if asked is not None:
+            ok = bool(np.abs(first - np.array(BACKGROUND_TONES[asked])).max() <= BACKGROUND_TOLERANCE)
+        return {
+            "background": asked,
+            "background_ok": ok,
+            "background_shift": round(shifts[-1], 3),
+            "background_shift_max": round(max(shifts), 3),
+        }
 
 
 def summarise(results: list[dict]) -> dict:
-    """Dataset-level prompt-following accuracy and appearance drift from per-video results."""
+    """Dataset-level prompt-following accuracy and drift from per-video results (None where not asked)."""
     objects = [o for r in results for o in r["objects"]]
 
-    def rate(key: str) -> float | None:
-        values = [o[key] for o in objects if o[key] is not None]
+    def rate(values: list) -> float | None:
+        values = [v for v in values if v is not None]
         return round(float(np.mean(values)), 4) if values else None
 
     drifts = [o["colour_drift"] for o in objects if o.get("colour_drift") is not None]
     return {
         "videos": len(results),
-        "accuracy": round(float(np.mean([r["accuracy"] for r in results if r["accuracy"] is not None])), 4)
+        "accuracy": rate([r["accuracy"] for r in results]),
+        "all_ok_rate": rate([r["all_ok"] for r in results]),
+        "colour_accuracy": rate([o["colour_ok"] for o in objects]),
+        "shape_accuracy": rate([o["shape_ok"] for o in objects]),
+        "direction_accuracy": rate([o["direction_ok"] for o in objects]),
+        "speed_accuracy": rate([o["speed_ok"] for o in objects]),
+        "slow_moving_rate": rate([o["moving"] for o in objects if o["speed"] == "slowly"]),
+        "background_accuracy": rate([r.get("background_ok") for r in results]),
+        "identity_rate": rate([o.get("identity") for o in objects]),
+        "mean_colour_drift": round(float(np.mean(drifts)), 3) if drifts else None,
+        "max_background_shift": round(max(r["background_shift_max"] for r in results), 3)
         if results
         else None,
-        "all_ok_rate": round(float(np.mean([r["all_ok"] for r in results])), 4) if results else None,
-        "colour_accuracy": rate("colour_ok"),
-        "shape_accuracy": rate("shape_ok"),
-        "direction_accuracy": rate("direction_ok"),
-        "mean_colour_drift": round(float(np.mean(drifts)), 3) if drifts else None,
     }
