@@ -37,13 +37,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artv_cli.engine.data import FrameSpec, decode, to_pixels
-from artv_cli.engine.drift import DriftTracker
-from artv_cli.engine.metrics import FeatureMoments, frechet_distance
-from artv_cli.engine.sampler import SampleSettings, render
-from artv_cli.engine.synth import COLOURS, DIRECTIONS, SPEEDS
-from artv_cli.engine.train import TrainConfig, train
-from artv_cli.engine.worldscore import (
+from artv_cli.engine.data.datasets import FrameSpec, decode, to_pixels
+from artv_cli.engine.data.synth import COLOURS, DIRECTIONS, SPEEDS
+from artv_cli.engine.evaluation.drift import DriftTracker
+from artv_cli.engine.evaluation.metrics import FeatureMoments, frechet_distance
+from artv_cli.engine.evaluation.worldscore import (
     COLOUR_TOLERANCE,
     MIN_AREA,
     WorldScorer,
@@ -51,6 +49,8 @@ from artv_cli.engine.worldscore import (
     parse_prompt,
     summarise,
 )
+from artv_cli.engine.sampling.loop import SampleSettings, render
+from artv_cli.engine.training.trainer import TrainConfig, train
 
 VARIANTS = {"full": [], "no-mask": ["mask"], "no-anchor": ["anchor"], "no-noise-aug": ["noise-aug"]}
 THUMB_FRAMES = (0, 5, 10, 15)
@@ -207,7 +207,7 @@ def long_drift(model, cases: list[dict], args, length: int, t_test: int | None =
 
 
 def score(model_path: Path, cases: list[dict], args, t_test: int | None = None, full: bool = True) -> dict:
-    from artv_cli.engine.registry import load_model, resolve_model
+    from artv_cli.engine.hub.registry import load_model, resolve_model
 
     model = load_model(resolve_model(str(model_path)), torch.device("cpu"), torch.float32)
     started = time.perf_counter()

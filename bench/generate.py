@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artv_cli.engine.masked import guided_epsilon
-from artv_cli.engine.model import Conditions
-from artv_cli.engine.registry import load_model, resolve_model
-from artv_cli.engine.sampler import SampleSettings, augment, make_generator, make_scheduler, render
+from artv_cli.engine.hub.registry import load_model, resolve_model
+from artv_cli.engine.model.artv import Conditions
+from artv_cli.engine.model.masked import guided_epsilon
+from artv_cli.engine.sampling.loop import SampleSettings, augment, make_generator, make_scheduler, render
 
 
 # ----- the naive baseline -----------------------------------------------------------------------------

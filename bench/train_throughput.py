@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from artv_cli.engine.synth import SynthSettings, synth_dataset
-from artv_cli.engine.train import TrainConfig, train
+from artv_cli.engine.data.synth import SynthSettings, synth_dataset
+from artv_cli.engine.training.trainer import TrainConfig, train
 
 
 def measure(data: Path, work: Path, args, cache: bool) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from artv_cli.engine.synth import SynthObject, SynthSettings, SynthVideo, draw_frame
+from artv_cli.engine.data.synth import SynthObject, SynthSettings, SynthVideo, draw_frame
 
 # file, shape, colour, direction, speed, background tone, centre at frame 0 (frame widths)
 EXAMPLES = [

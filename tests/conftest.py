@@ -15,7 +15,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def tiny_base():
-    from artv_cli.engine.model import random_base
+    from artv_cli.engine.model.artv import random_base
 
     return random_base("tiny", seed=0).unet.eval()
 
@@ -23,7 +23,7 @@ def tiny_base():
 @pytest.fixture(scope="session")
 def tiny_model():
     """A seeded random tiny ART-V, built from `random_base("tiny", seed=0)`; do not modify in tests."""
-    from artv_cli.engine.model import ARTVModel
+    from artv_cli.engine.model.artv import ARTVModel
 
     return ARTVModel.random("tiny", seed=0).eval()
 
@@ -31,7 +31,7 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def synth_data(tmp_path_factory):
     """A small synthetic dataset (8 videos, 12 frames, 64 px) shared by the data and training tests."""
-    from artv_cli.engine.synth import SynthSettings, synth_dataset
+    from artv_cli.engine.data.synth import SynthSettings, synth_dataset
 
     out = tmp_path_factory.mktemp("data") / "synth"
     return synth_dataset(out, SynthSettings(videos=8, seed=5, frames=12, size=64))

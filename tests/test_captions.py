@@ -8,9 +8,9 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from artv_cli.app import app
-from artv_cli.engine.captions import parse_free, vocabulary
-from artv_cli.engine.synth import SynthSettings, design_video, draw_frame, ground_truth
-from artv_cli.engine.worldscore import WorldScorer, parse_prompt, summarise
+from artv_cli.engine.data.captions import parse_free, vocabulary
+from artv_cli.engine.data.synth import SynthSettings, design_video, draw_frame, ground_truth
+from artv_cli.engine.evaluation.worldscore import WorldScorer, parse_prompt, summarise
 
 WORLD = dict(frames=16, max_objects=1, cameras=("static",), patterns=("plain",), holdout=8)
 
@@ -102,7 +102,7 @@ def test_base_stage_trains_phi_dynamic_as_text_to_image_and_leaves_the_art_v_par
     ]
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
-    from artv_cli.engine.model import ARTVModel
+    from artv_cli.engine.model.artv import ARTVModel
 
     fresh = ARTVModel.random("tiny", seed=0)
     unet = load_file(run / "model" / "unet" / "diffusion_pytorch_model.safetensors")
@@ -117,8 +117,8 @@ def test_base_stage_trains_phi_dynamic_as_text_to_image_and_leaves_the_art_v_par
 
 
 def test_first_step_share_makes_frame_one_targets_as_often_as_asked(tmp_path):
-    from artv_cli.engine.data import sample_indices
-    from artv_cli.engine.train import StepSampler, TrainConfig
+    from artv_cli.engine.data.datasets import sample_indices
+    from artv_cli.engine.training.trainer import StepSampler, TrainConfig
 
     config = TrainConfig(data=tmp_path, model="tiny-random", out=tmp_path, steps=200, batch_size=8)
     config.first_step_share = 0.5

@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from artv_cli.app import app
-from artv_cli.engine.video import read_video
+from artv_cli.engine.data.video import read_video
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "red-ball.png"
 FAST = ["--model", "tiny-random", "--steps", "2", "--seed", "3"]
@@ -272,7 +272,7 @@ def test_usage_errors_name_the_option(runner):
 
 
 def test_unexpected_failure_is_one_line_without_traceback(runner, tmp_path, monkeypatch):
-    import artv_cli.engine.sampler as sampler
+    import artv_cli.engine.sampling.loop as sampler
 
     def broken(*args, **kwargs):
         raise RuntimeError("something inside broke")
@@ -287,7 +287,7 @@ def test_unexpected_failure_is_one_line_without_traceback(runner, tmp_path, monk
 
 
 def test_interrupted_render_leaves_no_complete_looking_file(runner, tmp_path, monkeypatch):
-    import artv_cli.engine.sampler as sampler
+    import artv_cli.engine.sampling.loop as sampler
 
     real = sampler.render
 

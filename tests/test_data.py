@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from artv_cli.app import app
-from artv_cli.engine.data import ClipDataset, FrameSpec, sample_indices, scan
-from artv_cli.engine.synth import COLOURS, SynthSettings, synth_dataset
-from artv_cli.engine.video import VideoWriter, read_video
+from artv_cli.engine.data.datasets import ClipDataset, FrameSpec, sample_indices, scan
+from artv_cli.engine.data.synth import COLOURS, SynthSettings, synth_dataset
+from artv_cli.engine.data.video import VideoWriter, read_video
 from artv_cli.errors import ArtvError
 
 
@@ -160,7 +160,7 @@ def test_corrupt_and_captionless_videos_are_skipped_and_counted(synth_data, tmp_
 
 def test_frames_are_resized_cropped_and_strided(synth_data):
     item = scan(synth_data).items[0]
-    from artv_cli.engine.data import decode
+    from artv_cli.engine.data.datasets import decode
 
     assert decode(item.path, FrameSpec(48, 32)).shape == (12, 32, 48, 3)
     assert decode(item.path, FrameSpec(64, 64, stride=3)).shape == (4, 64, 64, 3)
@@ -211,7 +211,7 @@ def test_bad_dataset_folders_name_the_fix(tmp_path, setup, message):
 
 
 def test_latent_cache_is_built_once_reused_and_refused_when_made_otherwise(synth_data, tiny_model, tmp_path):
-    from artv_cli.engine.latents import LatentDataset, build_cache
+    from artv_cli.engine.training.latents import LatentDataset, build_cache
 
     catalogue = scan(synth_data)
     spec = FrameSpec(64, 64)

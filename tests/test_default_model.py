@@ -9,8 +9,8 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from artv_cli.app import app
-from artv_cli.engine.video import read_video
-from artv_cli.engine.worldscore import WorldScorer, parse_prompt
+from artv_cli.engine.data.video import read_video
+from artv_cli.engine.evaluation.worldscore import WorldScorer, parse_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "artv_cli"
@@ -28,7 +28,7 @@ def example_prompts() -> dict[str, str]:
 
 # ----- the shipped model -----------------------------------------------------------------------------
 def test_default_model_ships_inside_the_package_and_loads_offline(monkeypatch):
-    from artv_cli.engine.registry import DEFAULT_MODEL, load_model, resolve_model
+    from artv_cli.engine.hub.registry import DEFAULT_MODEL, load_model, resolve_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     ref = resolve_model(DEFAULT_MODEL)
@@ -65,7 +65,7 @@ def test_animate_with_no_model_follows_the_prompt_on_a_bundled_example(tmp_path)
 
 # ----- the synthetic world's held-out split ----------------------------------------------------------
 def test_holdout_splits_combinations_and_keeps_every_word_in_training():
-    from artv_cli.engine.synth import COLOURS, DIRECTIONS, SHAPES, SynthSettings, design_video, held_out
+    from artv_cli.engine.data.synth import COLOURS, DIRECTIONS, SHAPES, SynthSettings, design_video, held_out
 
     train = SynthSettings(videos=300, max_objects=1, cameras=("static",), patterns=("plain",), holdout=8)
     test = SynthSettings(**{**train.__dict__, "split": "test", "seed": 1})
@@ -105,7 +105,7 @@ def test_vae_stage_fits_only_the_autoencoder_and_sets_its_scale(synth_data, tmp_
     result = invoke(["train", "--data", synth_data, "--out", run, *QUICK, "--stage", "vae", "--steps", 6])
     assert result.exit_code == 0, result.output
     reference = tmp_path / "reference"
-    from artv_cli.engine.model import ARTVModel
+    from artv_cli.engine.model.artv import ARTVModel
 
     ARTVModel.random("tiny", seed=0).save(reference)
     model = run / "model"
@@ -129,7 +129,7 @@ def test_text_encoder_learns_only_when_asked(synth_data, tmp_path, text):
     args = ["train", "--data", synth_data, "--out", run, *QUICK, "--steps", 3, "--ema-decay", 0]
     result = invoke(args + (["--train-text-encoder"] if text else []))
     assert result.exit_code == 0, result.output
-    from artv_cli.engine.model import random_base
+    from artv_cli.engine.model.artv import random_base
 
     start = random_base("tiny", seed=0).text_encoder.state_dict()
     after = _weights(run / "model", "text_encoder")
@@ -138,8 +138,8 @@ def test_text_encoder_learns_only_when_asked(synth_data, tmp_path, text):
 
 
 def test_ablations_are_saved_with_the_model_and_change_sampling(synth_data, tmp_path):
-    from artv_cli.engine.model import ARTVModel
-    from artv_cli.engine.sampler import RenderState, SampleSettings, render
+    from artv_cli.engine.model.artv import ARTVModel
+    from artv_cli.engine.sampling.loop import RenderState, SampleSettings, render
 
     run = tmp_path / "ablated"
     args = ["train", "--data", synth_data, "--out", run, *QUICK, "--steps", 2]
@@ -164,8 +164,8 @@ def test_ablations_are_saved_with_the_model_and_change_sampling(synth_data, tmp_
 
 
 def test_world_tokenizer_makes_each_world_word_one_token_and_is_reproducible():
-    from artv_cli.engine import synth
-    from artv_cli.engine.model import world_tokenizer
+    from artv_cli.engine.data import synth
+    from artv_cli.engine.model.artv import world_tokenizer
 
     first, second = world_tokenizer(), world_tokenizer()
     assert first.get_vocab() == second.get_vocab()

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from artv_cli.app import app
-from artv_cli.engine import downloads
+from artv_cli.engine.hub import downloads
 
 try:  # the exception class huggingface_hub's HTTP client raises when there is no network
     from httpx2 import ConnectError, Request, Response
@@ -39,7 +39,7 @@ def fake_snapshot(calls: list, write):
 
 
 def tiny_sd(folder: Path) -> None:
-    from artv_cli.engine.model import random_base
+    from artv_cli.engine.model.artv import random_base
 
     random_base("tiny", seed=4).save(folder)
     (folder / "model_index.json").write_text("{}")
@@ -173,7 +173,7 @@ def test_unknown_names_are_refused_before_anything_is_fetched(monkeypatch):
 
 
 def test_init_builds_an_art_v_whose_phi_dynamic_is_the_base_unet(tmp_path):
-    from artv_cli.engine.model import ARTVModel, BaseModel, random_base
+    from artv_cli.engine.model.artv import ARTVModel, BaseModel, random_base
 
     random_base("tiny", seed=9).save(tmp_path / "sd")
     result = invoke(["init", tmp_path / "artv", "--base", tmp_path / "sd"])

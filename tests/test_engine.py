@@ -5,7 +5,8 @@ import copy
 import pytest
 import torch
 
-from artv_cli.engine.masked import (
+from artv_cli.engine.model.artv import Conditions
+from artv_cli.engine.model.masked import (
     add_noise,
     guided_epsilon,
     masked_epsilon,
@@ -13,8 +14,7 @@ from artv_cli.engine.masked import (
     static_noise,
     v_to_epsilon,
 )
-from artv_cli.engine.model import Conditions
-from artv_cli.engine.networks import unet_forward
+from artv_cli.engine.model.networks import unet_forward
 
 
 def make_conditions(model, batch=1, static=False, seed=0):
@@ -150,8 +150,8 @@ def test_noise_and_v_conversion_are_consistent():
 
 def test_broadcast_mask_channel_and_v_prediction_base():
     """Phi_mask may give one broadcast channel; a v-predicting base is converted to epsilon first."""
-    from artv_cli.engine.config import PRESETS
-    from artv_cli.engine.model import ARTVModel, random_base
+    from artv_cli.engine.model.artv import ARTVModel, random_base
+    from artv_cli.engine.model.config import PRESETS
 
     base = random_base("tiny", seed=2)
     base.scheduler.register_to_config(prediction_type="v_prediction")

@@ -11,16 +11,16 @@ import torch
 from typer.testing import CliRunner
 
 from artv_cli.app import app
-from artv_cli.engine.drift import PSNR_CAP, track
-from artv_cli.engine.metrics import (
+from artv_cli.engine.data.video import VideoWriter, read_video
+from artv_cli.engine.evaluation.drift import PSNR_CAP, track
+from artv_cli.engine.evaluation.metrics import (
     FeatureMoments,
     clipsim,
     frechet_distance,
     inception_score,
     to_probabilities,
 )
-from artv_cli.engine.video import VideoWriter, read_video
-from artv_cli.engine.worldscore import WorldScorer, classify_shape, parse_prompt, summarise
+from artv_cli.engine.evaluation.worldscore import WorldScorer, classify_shape, parse_prompt, summarise
 
 
 def invoke(args, **kwargs):
@@ -129,7 +129,7 @@ def test_shapes_are_told_apart_from_their_silhouettes():
 
 
 def test_world_scorer_accepts_true_captions_and_rejects_shuffled_ones(tmp_path):
-    from artv_cli.engine.synth import SynthSettings, synth_dataset
+    from artv_cli.engine.data.synth import SynthSettings, synth_dataset
 
     data = synth_dataset(tmp_path / "w", SynthSettings(videos=24, seed=21, frames=12))
     truths = [json.loads(line) for line in (data / "ground_truth.jsonl").read_text().splitlines()]
@@ -184,7 +184,7 @@ def clip_folder(path: Path) -> Path:
     """A tiny CLIPModel with a character tokenizer and an image processor, saved as transformers would."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-    from artv_cli.engine.model import char_tokenizer
+    from artv_cli.engine.model.artv import char_tokenizer
 
     tokenizer = char_tokenizer()
     torch.manual_seed(0)
@@ -314,7 +314,7 @@ def test_world_scores_from_the_cli_on_a_synthetic_dataset(synth_data, tmp_path):
 
 
 def test_protocols_subsample_with_their_seed_and_record_the_counts(tmp_path, monkeypatch):
-    from artv_cli.engine import evaluate as ev
+    from artv_cli.engine.evaluation import evaluate as ev
 
     monkeypatch.setitem(ev.PROTOCOLS, "tiny-test", ev.Protocol("tiny-test", "3 videos", videos=3, seed=5))
     generated = write_videos(tmp_path / "gen", 5, frames=4, with_sidecars=False)

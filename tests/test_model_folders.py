@@ -8,10 +8,10 @@ import torch
 from typer.testing import CliRunner
 
 from artv_cli.app import app
-from artv_cli.engine.config import CONFIG_NAME, PRESETS
-from artv_cli.engine.model import ARTVModel, BaseModel, random_base
-from artv_cli.engine.registry import resolve_model
-from artv_cli.engine.video import VideoWriter, read_video
+from artv_cli.engine.data.video import VideoWriter, read_video
+from artv_cli.engine.hub.registry import resolve_model
+from artv_cli.engine.model.artv import ARTVModel, BaseModel, random_base
+from artv_cli.engine.model.config import CONFIG_NAME, PRESETS
 from artv_cli.errors import ArtvError
 
 
@@ -51,7 +51,7 @@ def test_load_gives_back_the_same_weights_and_frames(saved_model, tiny_model):
     loaded = ARTVModel.load(saved_model).eval()
     for ours, theirs in zip(tiny_model.networks(), loaded.networks(), strict=True):
         assert state_equal(ours, theirs)
-    from artv_cli.engine.sampler import SampleSettings, render
+    from artv_cli.engine.sampling.loop import SampleSettings, render
 
     settings = SampleSettings(frames=2, steps=2, seed=4)
     a = np.stack(list(render(tiny_model, "a ball", settings)))

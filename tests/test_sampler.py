@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from artv_cli.engine.sampler import SampleSettings, render
+from artv_cli.engine.sampling.loop import SampleSettings, render
 
 
 def count_calls(module):
@@ -47,7 +47,7 @@ def test_work_done_once_per_frame_video_and_prompt_not_per_step(tiny_model):
 
 def test_branches_batched_and_zero_weights_skipped(tiny_model):
     settings = SampleSettings(frames=3, steps=2)
-    from artv_cli.engine.sampler import RenderState
+    from artv_cli.engine.sampling.loop import RenderState
 
     state = RenderState()
     list(render(tiny_model, "a ball", settings, image=image(), state=state))
@@ -62,7 +62,7 @@ def test_branches_batched_and_zero_weights_skipped(tiny_model):
 
 
 def test_text_only_frame_zero_uses_blank_references_and_no_mask(tiny_model):
-    from artv_cli.engine.sampler import RenderState
+    from artv_cli.engine.sampling.loop import RenderState
 
     state = RenderState()
     frames = list(render(tiny_model, "a ball", SampleSettings(frames=1, steps=3), state=state))
@@ -86,7 +86,7 @@ def test_same_seed_same_frames_other_seed_other_frames(tiny_model):
 
 
 def test_state_stays_two_latents_and_anchor(tiny_model):
-    from artv_cli.engine.sampler import RenderState
+    from artv_cli.engine.sampling.loop import RenderState
 
     state = RenderState()
     for _ in render(tiny_model, "a ball", SampleSettings(frames=6, steps=1), image=image(), state=state):
@@ -98,7 +98,7 @@ def test_state_stays_two_latents_and_anchor(tiny_model):
 
 def test_continuing_from_a_state_conditions_on_its_last_frames(tiny_model):
     """A later segment starts from the previous segment's last two latents (story builds on this)."""
-    from artv_cli.engine.sampler import RenderState
+    from artv_cli.engine.sampling.loop import RenderState
 
     state = RenderState()
     list(render(tiny_model, "a ball", SampleSettings(frames=3, steps=1), image=image(), state=state))
@@ -147,7 +147,7 @@ def test_progress_callback_reports_every_step(tiny_model):
 
 
 def test_state_is_current_when_a_frame_is_handed_out(tiny_model):
-    from artv_cli.engine.sampler import RenderState
+    from artv_cli.engine.sampling.loop import RenderState
 
     state = RenderState()
     for i, _ in enumerate(render(tiny_model, "a ball", SampleSettings(frames=5, steps=1), state=state)):
@@ -186,7 +186,7 @@ def test_background_decoding_hands_out_the_same_frames_in_order(tiny_model):
 
 
 def test_mask_every_k_steps_runs_phi_mask_less_often(tiny_model):
-    from artv_cli.engine.sampler import RenderState
+    from artv_cli.engine.sampling.loop import RenderState
 
     base = dict(frames=3, steps=6, seed=2)
     every, sparse = RenderState(), RenderState()

@@ -10,8 +10,8 @@ import torch
 from typer.testing import CliRunner
 
 from artv_cli.app import app
-from artv_cli.engine.story import load_storyboard, plan_segments, render_story, resolved
-from artv_cli.engine.video import read_video
+from artv_cli.engine.data.video import read_video
+from artv_cli.engine.sampling.story import load_storyboard, plan_segments, render_story, resolved
 from artv_cli.errors import ArtvError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,7 +165,7 @@ def test_interrupted_story_is_playable_and_resumes_to_the_same_frames(tmp_path, 
     straight = invoke(["story", "three.yaml", "-o", "straight.mp4"])
     assert straight.exit_code == 0, straight.output
 
-    from artv_cli.engine import sampler
+    from artv_cli.engine.sampling import loop as sampler
 
     real_render = sampler.render
     calls = {"n": 0}

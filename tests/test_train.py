@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from artv_cli.app import app
-from artv_cli.engine.train import TrainableParts, TrainConfig, train
-from artv_cli.engine.video import read_video
+from artv_cli.engine.data.video import read_video
+from artv_cli.engine.training.trainer import TrainableParts, TrainConfig, train
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "red-ball.png"
 QUICK = ["--model", "tiny-random", "--batch-size", "2", "--lr", "1e-3", "--validation-videos", "0"]
@@ -76,7 +76,7 @@ def test_training_lowers_the_loss_and_exports_a_model_animate_renders(synth_data
 
 def test_training_starts_from_a_stable_diffusion_folder_or_continues_an_art_v_folder(synth_data, tmp_path):
     """Phi_dynamic starts as the base UNet; an ART-V folder given as --model is trained further."""
-    from artv_cli.engine.model import random_base
+    from artv_cli.engine.model.artv import random_base
 
     base = random_base("tiny", seed=3)
     base.save(tmp_path / "sd")
@@ -140,7 +140,7 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(synth_da
 
 
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_continue(synth_data, tmp_path, monkeypatch):
-    from artv_cli.engine import train as engine_train
+    from artv_cli.engine.training import trainer as engine_train
 
     iterate = engine_train.StepSampler.__iter__
 

@@ -67,7 +67,7 @@ def synth(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from artv_cli.engine.synth import SynthSettings, synth_dataset
+    from artv_cli.engine.data.synth import SynthSettings, synth_dataset
 
     settings = SynthSettings(
         videos=videos,
@@ -109,7 +109,7 @@ def info(
 
       artv data info synth-data --json
     """
-    from artv_cli.engine.data import scan
+    from artv_cli.engine.data.datasets import scan
 
     catalogue = scan(folder)
     if json_out:

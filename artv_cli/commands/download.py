@@ -34,7 +34,7 @@ def download(
 
       artv download sd21-base --repo my-org/sd21-base-mirror --revision main
     """
-    from artv_cli.engine.downloads import fetch, is_complete, lookup, size_on_disk
+    from artv_cli.engine.hub.downloads import fetch, is_complete, lookup, size_on_disk
     from artv_cli.errors import ArtvError
 
     entries = [lookup(name) for name in names]  # every name checked before anything is fetched

@@ -81,8 +81,8 @@ def eval_videos(
 
       artv eval world --json
     """
-    from artv_cli.engine.devices import resolve_device
-    from artv_cli.engine.evaluate import EvalConfig, evaluate
+    from artv_cli.engine.evaluation.evaluate import EvalConfig, evaluate
+    from artv_cli.engine.hub.devices import resolve_device
     from artv_cli.errors import ArtvError
 
     if batch_size < 1:
@@ -128,11 +128,11 @@ def eval_videos(
     for metric, why in results["skipped"].items():
         err.print(f"skipped {metric}: {why}", soft_wrap=True)
     if out is not None:
-        from artv_cli.engine.video import write_sidecar
+        from artv_cli.engine.data.video import write_sidecar
 
         out.parent.mkdir(parents=True, exist_ok=True)
         if run.curves:
-            from artv_cli.engine.plot import drift_plot
+            from artv_cli.engine.evaluation.plot import drift_plot
 
             plot = drift_plot(
                 run.curves, out.with_name(out.stem + "-drift.png"), title=f"artv eval {generated}"

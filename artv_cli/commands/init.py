@@ -32,10 +32,10 @@ def init(
 
       artv init --base path/to/stable-diffusion-folder art-v-custom
     """
-    from artv_cli.engine.config import CONFIG_NAME
-    from artv_cli.engine.downloads import local_path, registry
-    from artv_cli.engine.model import ARTVModel
-    from artv_cli.engine.registry import RANDOM_MODELS, quiet_libraries
+    from artv_cli.engine.hub.downloads import local_path, registry
+    from artv_cli.engine.hub.registry import RANDOM_MODELS, quiet_libraries
+    from artv_cli.engine.model.artv import ARTVModel
+    from artv_cli.engine.model.config import CONFIG_NAME
     from artv_cli.errors import ArtvError
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

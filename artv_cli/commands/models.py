@@ -37,8 +37,8 @@ def models(
     """List built-in models, downloads and what is local."""
     if ctx.invoked_subcommand is not None:
         return
-    from artv_cli.engine.downloads import is_complete, registry, size_on_disk
-    from artv_cli.engine.registry import DEFAULT_MODEL, EMBEDDED_MODELS, RANDOM_MODELS, embedded_folder
+    from artv_cli.engine.hub.downloads import is_complete, registry, size_on_disk
+    from artv_cli.engine.hub.registry import DEFAULT_MODEL, EMBEDDED_MODELS, RANDOM_MODELS, embedded_folder
 
     rows = [
         {
@@ -93,7 +93,7 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a download from the cache (it can be downloaded again)."""
-    from artv_cli.engine.downloads import lookup, remove, size_on_disk
+    from artv_cli.engine.hub.downloads import lookup, remove, size_on_disk
     from artv_cli.errors import ArtvError
 
     entry = lookup(name)

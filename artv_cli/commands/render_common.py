@@ -197,8 +197,8 @@ class Plan:
 def plan(opts: RenderOptions) -> Plan:
     """Every check that needs no model, before anything heavy runs or anything is written."""
     check_numbers(opts)
-    from artv_cli.engine.images import load_image
-    from artv_cli.engine.registry import DEFAULT_MODEL, resolve_model
+    from artv_cli.engine.data.images import load_image
+    from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
 
     image = load_image(opts.image) if opts.image is not None else None
     ref = resolve_model(opts.model or DEFAULT_MODEL)
@@ -215,13 +215,13 @@ def plan(opts: RenderOptions) -> Plan:
     out = opts.out or default_out(opts.prompt, seed)
     check_out(out)
     if opts.frames_dir is not None:
-        from artv_cli.engine.video import check_frames_dir
+        from artv_cli.engine.data.video import check_frames_dir
 
         check_frames_dir(opts.frames_dir)
     pixels = image.fitted(width, height) if image is not None else None
     for notice in image.notices if image is not None else []:
         err.print(f"note: {opts.image}: {notice}")
-    from artv_cli.engine.devices import resolve_device, resolve_dtype
+    from artv_cli.engine.hub.devices import resolve_device, resolve_dtype
 
     device = resolve_device(opts.device)
     dtype = resolve_dtype(opts.dtype, device)
@@ -254,9 +254,9 @@ def run_render(opts: RenderOptions) -> None:
     """Check everything, load the model, render frame by frame into the video, write the sidecar, report."""
     job = plan(opts)
 
-    from artv_cli.engine.registry import load_model
-    from artv_cli.engine.sampler import SampleSettings, render
-    from artv_cli.engine.video import VideoWriter, write_sidecar
+    from artv_cli.engine.data.video import VideoWriter, write_sidecar
+    from artv_cli.engine.hub.registry import load_model
+    from artv_cli.engine.sampling.loop import SampleSettings, render
 
     device, dtype = job.device, job.dtype
     dtype_name = str(dtype).removeprefix("torch.")

@@ -48,8 +48,8 @@ def story(
       artv story storyboards/keyframes.yaml -o keyframes.mp4 --resume
     """
     from artv_cli.commands.render_common import check_out, check_size, parse_size
-    from artv_cli.engine.registry import DEFAULT_MODEL, resolve_model
-    from artv_cli.engine.story import load_storyboard, plan_segments, resolved, work_dir
+    from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
+    from artv_cli.engine.sampling.story import load_storyboard, plan_segments, resolved, work_dir
     from artv_cli.errors import ArtvError
 
     # 1. Everything that needs no model: the file, the model name, the size, the output.
@@ -85,9 +85,9 @@ def story(
         err.print(f"note: nothing to resume for {target}: rendering from the start")
 
     # 2. The model, then the segments, streamed to the video.
-    from artv_cli.engine.devices import resolve_device, resolve_dtype
-    from artv_cli.engine.registry import load_model
-    from artv_cli.engine.story import render_story
+    from artv_cli.engine.hub.devices import resolve_device, resolve_dtype
+    from artv_cli.engine.hub.registry import load_model
+    from artv_cli.engine.sampling.story import render_story
 
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype.value, torch_device)

@@ -134,7 +134,7 @@ def train(
       artv train --data synth-data --model tiny-random --out runs/base --steps 200 --lr 1e-3 --stage base
     """
     from artv_cli.commands.render_common import parse_size
-    from artv_cli.engine.train import TrainConfig
+    from artv_cli.engine.training.trainer import TrainConfig
     from artv_cli.errors import ArtvError
 
     width = height = None
@@ -220,7 +220,7 @@ def run_training(config, json_out: bool) -> None:
         TimeRemainingColumn,
     )
 
-    from artv_cli.engine.train import train as train_model
+    from artv_cli.engine.training.trainer import train as train_model
 
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),

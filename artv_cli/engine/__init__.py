@@ -9,15 +9,15 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "ARTVConfig": "artv_cli.engine.config",
-    "PRESETS": "artv_cli.engine.config",
-    "ARTVModel": "artv_cli.engine.model",
-    "BaseModel": "artv_cli.engine.model",
-    "Conditions": "artv_cli.engine.model",
-    "RenderState": "artv_cli.engine.sampler",
-    "SampleSettings": "artv_cli.engine.sampler",
-    "render": "artv_cli.engine.sampler",
-    "VideoWriter": "artv_cli.engine.video",
+    "ARTVConfig": "artv_cli.engine.model.config",
+    "PRESETS": "artv_cli.engine.model.config",
+    "ARTVModel": "artv_cli.engine.model.artv",
+    "BaseModel": "artv_cli.engine.model.artv",
+    "Conditions": "artv_cli.engine.model.artv",
+    "RenderState": "artv_cli.engine.sampling.loop",
+    "SampleSettings": "artv_cli.engine.sampling.loop",
+    "render": "artv_cli.engine.sampling.loop",
+    "VideoWriter": "artv_cli.engine.data.video",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from artv_cli.engine import features as fx
-from artv_cli.engine.drift import CURVES, DriftTracker
-from artv_cli.engine.metrics import FeatureMoments, clipsim, frechet_distance, inception_score
-from artv_cli.engine.worldscore import WorldScorer, parse_prompt, summarise
+from artv_cli.engine.evaluation import features as fx
+from artv_cli.engine.evaluation.drift import CURVES, DriftTracker
+from artv_cli.engine.evaluation.metrics import FeatureMoments, clipsim, frechet_distance, inception_score
+from artv_cli.engine.evaluation.worldscore import WorldScorer, parse_prompt, summarise
 from artv_cli.errors import ArtvError
 
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mov", ".mkv", ".avi", ".m4v")

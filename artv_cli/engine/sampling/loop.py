@@ -11,8 +11,8 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
-from artv_cli.engine.masked import add_noise, guided_epsilon
-from artv_cli.engine.model import ARTVModel, Conditions
+from artv_cli.engine.model.artv import ARTVModel, Conditions
+from artv_cli.engine.model.masked import add_noise, guided_epsilon
 
 OnStep = Callable[[int, int, int, "np.ndarray | None"], None]
 """on_step(frame, step, total_steps, preview): progress of the frame being denoised."""

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from artv_cli.engine.captions import parse_free
-from artv_cli.engine.synth import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS, camera_pose
+from artv_cli.engine.data.captions import parse_free
+from artv_cli.engine.data.synth import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS, camera_pose
 
 COLOUR_TOLERANCE = 50  # largest per-channel difference from the palette colour that still counts
 BACKGROUND_TOLERANCE = 40  # largest per-channel difference of the border's median from the asked tone

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from artv_cli.engine.config import CONFIG_NAME, PRESETS
+from artv_cli.engine.model.config import CONFIG_NAME, PRESETS
 from artv_cli.errors import ArtvError
 
 # Command-line names of seeded random models: `tiny` for tests and demos, `sd21` for benchmarks.
@@ -21,7 +21,7 @@ DEFAULT_MODEL = "default"
 
 def embedded_folder(name: str) -> Path:
     """Where an embedded model lives inside the installed package."""
-    return Path(__file__).resolve().parent.parent / "models" / EMBEDDED_MODELS[name]
+    return Path(__file__).resolve().parents[2] / "models" / EMBEDDED_MODELS[name]
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def resolve_model(spec: str) -> ModelRef:
         multiple = 2 ** (len(vae["block_out_channels"]) - 1) * 2 ** (len(unet["block_out_channels"]) - 1)
         return ModelRef(str(folder), None, folder, native, multiple)
     names = ", ".join([*EMBEDDED_MODELS, *RANDOM_MODELS])
-    from artv_cli.engine.downloads import registry
+    from artv_cli.engine.hub.downloads import registry
 
     if spec in registry():
         raise ArtvError(
@@ -88,7 +88,7 @@ def load_model(ref: ModelRef, device: torch.device, dtype: torch.dtype, compile:
     The UNets use the channels-last memory layout (faster convolutions on tensor cores and oneDNN);
     `compile` wraps both UNets in torch.compile (the first frame then pays the compile time).
     """
-    from artv_cli.engine.model import ARTVModel
+    from artv_cli.engine.model.artv import ARTVModel
 
     quiet_libraries()
     model = ARTVModel.random(ref.preset, seed=0) if ref.preset else ARTVModel.load(ref.folder)

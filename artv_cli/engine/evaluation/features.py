@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from artv_cli.engine.metrics import to_probabilities
+from artv_cli.engine.evaluation.metrics import to_probabilities
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def weights_dir(override: str | Path | None = None) -> Path:
     where `artv download i3d inception c3d clip` puts them."""
     if override:
         return Path(override).expanduser()
-    from artv_cli.engine.downloads import artv_home
+    from artv_cli.engine.hub.downloads import artv_home
 
     return artv_home() / "eval"
 

@@ -286,7 +286,7 @@ def _check_values(board: Storyboard, checker: _Checker, base: Path) -> None:
             if not image.is_file():
                 checker.error((*where, "image"), f"no such file: {image}")
             else:
-                from artv_cli.engine.images import load_image
+                from artv_cli.engine.data.images import load_image
 
                 try:
                     load_image(image)
@@ -451,9 +451,9 @@ def render_story(
     """Render the segments in order; after each, save the state and re-join the playable video."""
     import torch
 
-    from artv_cli.engine.images import load_image
-    from artv_cli.engine.sampler import RenderState, SampleSettings, render
-    from artv_cli.engine.video import VideoWriter, write_sidecar
+    from artv_cli.engine.data.images import load_image
+    from artv_cli.engine.data.video import VideoWriter, write_sidecar
+    from artv_cli.engine.sampling.loop import RenderState, SampleSettings, render
 
     work = work_dir(out)
     # a resume must continue the same story: the resolved storyboard (size and model included) must match

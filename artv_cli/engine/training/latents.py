@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from artv_cli.engine.data import Catalogue, FrameSpec, VideoError, decode, sample_indices, to_pixels
+from artv_cli.engine.data.datasets import Catalogue, FrameSpec, VideoError, decode, sample_indices, to_pixels
 from artv_cli.errors import ArtvError
 
 INDEX = "index.json"

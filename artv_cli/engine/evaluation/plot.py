@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from artv_cli.engine.drift import PSNR_CAP
+from artv_cli.engine.evaluation.drift import PSNR_CAP
 
 PANELS = (
     ("hist_distance", "colour histogram distance to frame 0"),

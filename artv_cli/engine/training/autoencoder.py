@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from artv_cli.engine.data import FrameSpec, VideoError, decode, scan, to_pixels
+from artv_cli.engine.data.datasets import FrameSpec, VideoError, decode, scan, to_pixels
 from artv_cli.errors import ArtvError
 
 MAX_VIDEOS = 512
@@ -33,8 +33,8 @@ def train_autoencoder(config, on_event=None):
     from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
 
-    from artv_cli.engine.registry import quiet_libraries
-    from artv_cli.engine.train import (
+    from artv_cli.engine.hub.registry import quiet_libraries
+    from artv_cli.engine.training.trainer import (
         TrainResult,
         _draws,
         _versions,

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from artv_cli.engine.data import ClipDataset, FrameSpec, collate, decode, scan, to_pixels
-from artv_cli.engine.masked import add_noise
-from artv_cli.engine.model import ARTVModel, Conditions
-from artv_cli.engine.registry import quiet_libraries
+from artv_cli.engine.data.datasets import ClipDataset, FrameSpec, collate, decode, scan, to_pixels
+from artv_cli.engine.hub.registry import quiet_libraries
+from artv_cli.engine.model.artv import ARTVModel, Conditions
+from artv_cli.engine.model.masked import add_noise
 from artv_cli.errors import ArtvError
 
 OnEvent = Callable[[str, dict], None]
@@ -193,14 +193,14 @@ class TrainableParts(torch.nn.Module):
 
 def load_base(spec: str, seed: int) -> ARTVModel:
     """The start: a built-in random preset, an ART-V folder (continue), or an SD folder (fresh ART-V)."""
-    from artv_cli.engine.config import CONFIG_NAME
-    from artv_cli.engine.registry import RANDOM_MODELS
+    from artv_cli.engine.hub.registry import RANDOM_MODELS
+    from artv_cli.engine.model.config import CONFIG_NAME
 
     if spec in RANDOM_MODELS:
         return ARTVModel.random(RANDOM_MODELS[spec], seed=seed)
     folder = Path(spec).expanduser()
     if not folder.exists():
-        from artv_cli.engine.downloads import local_path, registry
+        from artv_cli.engine.hub.downloads import local_path, registry
 
         if spec in registry():  # a downloaded base such as sd21-base
             folder = local_path(spec)
@@ -301,7 +301,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     from diffusers.training_utils import EMAModel
 
     if config.stage == "vae":
-        from artv_cli.engine.autoencoder import train_autoencoder
+        from artv_cli.engine.training.autoencoder import train_autoencoder
 
         return train_autoencoder(config, on_event)
     if config.stage not in ("artv", "base"):
@@ -382,7 +382,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
 
     # 3. Data: the latent cache (built once, by the main process) or decoding on the fly.
     if config.cache:
-        from artv_cli.engine.latents import LatentDataset, build_cache
+        from artv_cli.engine.training.latents import LatentDataset, build_cache
 
         cache_dir = config.cache_dir or config.out / "latents"
         with accelerator.main_process_first():
@@ -694,8 +694,8 @@ def _versions() -> dict:
 
 def _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emit) -> None:
     """Short clips from fixed sources (frame 0 + caption of the first videos, and text prompts)."""
-    from artv_cli.engine.sampler import SampleSettings, render
-    from artv_cli.engine.video import VideoWriter
+    from artv_cli.engine.data.video import VideoWriter
+    from artv_cli.engine.sampling.loop import SampleSettings, render
 
     sources = []
     for item in catalogue.items[: config.validation_videos]:

@@ -14,9 +14,9 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from artv_cli.engine.config import CONFIG_NAME, PRESETS, ARTVConfig, Preset
-from artv_cli.engine.masked import masked_epsilon, static_noise, v_to_epsilon
-from artv_cli.engine.networks import (
+from artv_cli.engine.model.config import CONFIG_NAME, PRESETS, ARTVConfig, Preset
+from artv_cli.engine.model.masked import masked_epsilon, static_noise, v_to_epsilon
+from artv_cli.engine.model.networks import (
     ConditionEncoder,
     art_v_unet_config,
     install_anchor_attention,
@@ -83,7 +83,7 @@ def world_tokenizer() -> CLIPTokenizer:
     breaks ties differently from run to run): each word, in sorted order, gets merges of its first two
     pieces until it is one token; a merge ranked after all earlier ones cannot change an earlier word.
     """
-    from artv_cli.engine.captions import vocabulary
+    from artv_cli.engine.data.captions import vocabulary
 
     words = vocabulary()
     ranks: dict[tuple[str, str], int] = {}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from artv_cli.engine.synth import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS
+from artv_cli.engine.data.world import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS
 
 NOUNS = {
     "circle": ("circle", "ball", "disc", "dot"),
@@ -122,7 +122,8 @@ class Phrasing:
 
     def split(self) -> str:
         """`test` for one phrasing in HELD_OUT_PHRASINGS, else `train` (capitals and endings aside)."""
-        key = f"{self.noun},{self.verb},{self.direction},{self.speed},{self.background},{self.order},{self.prefix}"
+        shape = (self.noun, self.verb, self.direction, self.speed, self.background, self.order, self.prefix)
+        key = ",".join(str(v) for v in shape)
         return "test" if zlib.crc32(key.encode()) % HELD_OUT_PHRASINGS == 0 else "train"
 
 
