@@ -50,6 +50,29 @@ class ArtvGroup(TyperGroup):
             sys.exit(1)
 
 
+def progress_bar():
+    """The progress bar of long commands, on stderr: description, bar, done/total, elapsed, eta."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
 def _fail(message: str, hint: str) -> None:
     err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     err.print(f"  fix: {hint}", soft_wrap=True, markup=False)

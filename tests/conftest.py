@@ -15,7 +15,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def tiny_base():
-    from artv_cli.engine.model.artv import random_base
+    from artv_cli.engine.model.base import random_base
 
     return random_base("tiny", seed=0).unet.eval()
 

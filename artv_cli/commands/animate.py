@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from artv_cli import options as o
-from artv_cli.commands.render_common import RenderOptions, run_render
+from artv_cli.commands.render_common import request_from_cli, run_render
 
 
 def animate(
@@ -46,4 +46,4 @@ def animate(
 
       artv animate examples/red-ball.png "a red circle moves left slowly" --fast --json
     """
-    run_render(RenderOptions.from_cli(locals()))
+    run_render(request_from_cli(locals()), json)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from artv_cli import options as o
-from artv_cli.commands.render_common import RenderOptions, run_render
+from artv_cli.commands.render_common import request_from_cli, run_render
 
 
 def generate(
@@ -44,4 +44,4 @@ def generate(
 
       artv generate "a green circle moves down slowly, on a plain black background" --noise-level 100 --json
     """
-    run_render(RenderOptions.from_cli(locals()))
+    run_render(request_from_cli(locals()), json)

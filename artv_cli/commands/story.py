@@ -47,9 +47,10 @@ def story(
 
       artv story storyboards/keyframes.yaml -o keyframes.mp4 --resume
     """
-    from artv_cli.commands.render_common import check_out, check_size, parse_size
     from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
-    from artv_cli.engine.sampling.story import load_storyboard, plan_segments, resolved, work_dir
+    from artv_cli.engine.sampling.request import check_out, check_size, parse_size
+    from artv_cli.engine.sampling.story import work_dir
+    from artv_cli.engine.sampling.storyboard import load_storyboard, plan_segments, resolved
     from artv_cli.errors import ArtvError
 
     # 1. Everything that needs no model: the file, the model name, the size, the output.
@@ -108,7 +109,7 @@ def story(
     steps_total = sum((p.frames - (1 if p.image else 0)) * p.steps for p in planned)
     finished = {"segments": 0}
     started = time.perf_counter()
-    from artv_cli.commands.render_common import progress_bar
+    from artv_cli.console import progress_bar
 
     progress = progress_bar()
     try:

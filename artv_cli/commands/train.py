@@ -133,7 +133,7 @@ def train(
 
       artv train --data synth-data --model tiny-random --out runs/base --steps 200 --lr 1e-3 --stage base
     """
-    from artv_cli.commands.render_common import parse_size
+    from artv_cli.engine.sampling.request import parse_size
     from artv_cli.engine.training.trainer import TrainConfig
     from artv_cli.errors import ArtvError
 

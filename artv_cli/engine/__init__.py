@@ -12,11 +12,13 @@ _EXPORTS = {
     "ARTVConfig": "artv_cli.engine.model.config",
     "PRESETS": "artv_cli.engine.model.config",
     "ARTVModel": "artv_cli.engine.model.artv",
-    "BaseModel": "artv_cli.engine.model.artv",
+    "BaseModel": "artv_cli.engine.model.base",
     "Conditions": "artv_cli.engine.model.artv",
+    "RenderRequest": "artv_cli.engine.sampling.request",
     "RenderState": "artv_cli.engine.sampling.loop",
     "SampleSettings": "artv_cli.engine.sampling.loop",
     "render": "artv_cli.engine.sampling.loop",
+    "render_video": "artv_cli.engine.sampling.request",
     "VideoWriter": "artv_cli.engine.data.video",
 }
 

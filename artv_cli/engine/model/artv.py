@@ -12,9 +12,10 @@ import torch
 from accelerate import init_empty_weights
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers import CLIPTextModel, CLIPTokenizer
 
-from artv_cli.engine.model.config import CONFIG_NAME, PRESETS, ARTVConfig, Preset
+from artv_cli.engine.model.base import BaseModel, random_base
+from artv_cli.engine.model.config import CONFIG_NAME, PRESETS, ARTVConfig
 from artv_cli.engine.model.masked import masked_epsilon, static_noise, v_to_epsilon
 from artv_cli.engine.model.networks import (
     ConditionEncoder,
@@ -25,152 +26,7 @@ from artv_cli.engine.model.networks import (
 )
 from artv_cli.errors import ArtvError
 
-BASE_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 COMPONENTS = ("unet", "mask_unet", "cond", "mask_cond", "text_encoder", "tokenizer", "vae", "scheduler")
-
-
-@dataclass
-class BaseModel:
-    """A Stable-Diffusion-shaped image model: the starting point of ART-V (Phi_dynamic's init)."""
-
-    unet: UNet2DConditionModel
-    vae: AutoencoderKL
-    text_encoder: CLIPTextModel
-    tokenizer: CLIPTokenizer
-    scheduler: DDIMScheduler
-
-    def save(self, folder: str | Path) -> None:
-        """Write the diffusers pipeline layout (one sub-folder per component)."""
-        folder = Path(folder)
-        for name in BASE_COMPONENTS:
-            getattr(self, name).save_pretrained(folder / name)
-
-    @classmethod
-    def load(cls, folder: str | Path) -> BaseModel:
-        """Read a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)."""
-        folder = Path(folder)
-        missing = [name for name in BASE_COMPONENTS if not (folder / name).is_dir()]
-        if missing:
-            raise ArtvError(
-                f"{folder} is not a Stable Diffusion folder (no {', '.join(m + '/' for m in missing)})",
-                "give the folder of a diffusers Stable Diffusion pipeline",
-            )
-        return cls(
-            unet=UNet2DConditionModel.from_pretrained(folder / "unet"),
-            vae=AutoencoderKL.from_pretrained(folder / "vae"),
-            text_encoder=CLIPTextModel.from_pretrained(folder / "text_encoder"),
-            tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
-            scheduler=DDIMScheduler.from_pretrained(folder / "scheduler"),
-        )
-
-
-def char_tokenizer() -> CLIPTokenizer:
-    """A byte-level CLIP tokenizer with no merges (one token per character), built without any download."""
-    from tokenizers import pre_tokenizers
-
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for suffix in ("", "</w>"):
-        for char in alphabet:
-            vocab[char + suffix] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
-
-
-def world_tokenizer() -> CLIPTokenizer:
-    """The byte-level tokenizer plus BPE merges that make each word of the synthetic world one token.
-
-    Any other text still tokenizes, character by character. Written by hand (the `tokenizers` trainer
-    breaks ties differently from run to run): each word, in sorted order, gets merges of its first two
-    pieces until it is one token; a merge ranked after all earlier ones cannot change an earlier word.
-    """
-    from artv_cli.engine.data.captions import vocabulary
-
-    words = vocabulary()
-    ranks: dict[tuple[str, str], int] = {}
-    for word in sorted(words):
-        pieces = _bpe([*word[:-1], word[-1] + "</w>"], ranks)
-        while len(pieces) > 1:
-            ranks[(pieces[0], pieces[1])] = len(ranks)
-            pieces = _bpe(pieces, ranks)
-    vocab = dict(char_tokenizer().get_vocab())
-    for left, right in ranks:
-        vocab.setdefault(left + right, len(vocab))
-    return CLIPTokenizer(vocab=vocab, merges=list(ranks), model_max_length=77)
-
-
-def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
-    """Byte-pair encoding of one word: merge the lowest-ranked adjacent pair until none is ranked."""
-    while len(pieces) > 1:
-        pairs = [
-            (ranks.get((a, b), len(ranks)), i)
-            for i, (a, b) in enumerate(zip(pieces[:-1], pieces[1:], strict=True))
-        ]
-        rank, i = min(pairs)
-        if rank == len(ranks):
-            return pieces
-        pieces = [*pieces[:i], pieces[i] + pieces[i + 1], *pieces[i + 2 :]]
-    return pieces
-
-
-def random_base(preset: Preset | str, seed: int = 0) -> BaseModel:
-    """A base image model of a preset's shapes with seeded random weights (no download)."""
-    preset = PRESETS[preset] if isinstance(preset, str) else preset
-    levels = len(preset.unet_block_out_channels)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            sample_size=preset.native_size // 8,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("CrossAttnDownBlock2D",) * (levels - 1) + ("DownBlock2D",),
-            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (levels - 1),
-            block_out_channels=preset.unet_block_out_channels,
-            layers_per_block=preset.unet_layers_per_block,
-            attention_head_dim=preset.unet_attention_heads,
-            cross_attention_dim=preset.cross_attention_dim,
-            norm_num_groups=preset.unet_norm_groups,
-            use_linear_projection=True,
-        )
-        vae = AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * len(preset.vae_block_out_channels),
-            up_block_types=("UpDecoderBlock2D",) * len(preset.vae_block_out_channels),
-            block_out_channels=preset.vae_block_out_channels,
-            layers_per_block=preset.vae_layers_per_block,
-            latent_channels=4,
-            norm_num_groups=preset.vae_norm_groups,
-            sample_size=preset.native_size,
-            scaling_factor=0.18215,
-        )
-        tokenizer = world_tokenizer() if preset.tokenizer == "world" else char_tokenizer()
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                vocab_size=max(preset.text_vocab, len(tokenizer)),
-                hidden_size=preset.text_hidden,
-                intermediate_size=preset.text_intermediate,
-                num_hidden_layers=preset.text_layers,
-                num_attention_heads=preset.text_heads,
-                max_position_embeddings=77,
-                hidden_act="gelu",
-                projection_dim=preset.cross_attention_dim,
-                bos_token_id=0,
-                eos_token_id=1,
-                pad_token_id=1,
-            )
-        )
-    # Stable Diffusion 2.1-base's schedule: 1000 steps, scaled-linear betas, epsilon prediction.
-    scheduler = DDIMScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        prediction_type="epsilon",
-    )
-    return BaseModel(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
 
 
 @dataclass

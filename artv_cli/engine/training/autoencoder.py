@@ -34,13 +34,13 @@ def train_autoencoder(config, on_event=None):
     from accelerate.utils import set_seed
 
     from artv_cli.engine.hub.registry import quiet_libraries
-    from artv_cli.engine.training.trainer import (
+    from artv_cli.engine.training.common import (
         TrainResult,
-        _draws,
-        _versions,
-        _write_json,
         check_run_folder,
+        draws,
         load_base,
+        versions,
+        write_json,
     )
 
     def emit(kind: str, **info) -> None:
@@ -96,15 +96,15 @@ def train_autoencoder(config, on_event=None):
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     vae, optimizer = accelerator.prepare(vae, optimizer)
     config.out.mkdir(parents=True, exist_ok=True)
-    _write_json(config.out / "train_config.json", asdict(config) | {"width": width, "height": height,
-                                                                      "versions": _versions()})  # fmt: skip
+    write_json(config.out / "train_config.json", asdict(config) | {"width": width, "height": height,
+                                                                      "versions": versions()})  # fmt: skip
 
     # 4. Steps: reconstruct every frame of the batch from a sampled latent (the VAE's own posterior).
     emit("start", step=0, total=config.steps)
     started, first_loss, last_loss, window = time.perf_counter(), None, None, []
     means = []
     for step in range(config.steps):
-        rng = _draws(config, step, 0, 0)
+        rng = draws(config, step, 0, 0)
         picked = torch.from_numpy(rng.integers(0, len(pool), size=config.batch_size))
         pixels = to_pixels(pool[picked].numpy()).to(accelerator.device)  # (B, 3, H, W) in [-1, 1]
         gen = torch.Generator(accelerator.device).manual_seed(int(rng.integers(2**62)))
@@ -161,5 +161,5 @@ def train_autoencoder(config, on_event=None):
         skipped=dict(skipped),
         process_checksums=[float(sum(p.double().sum().item() for p in vae.parameters()))],
     )
-    _write_json(config.out / "summary.json", asdict(result))
+    write_json(config.out / "summary.json", asdict(result))
     return result

@@ -10,12 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,114 +23,28 @@ from artv_cli.engine.data.datasets import ClipDataset, FrameSpec, collate, decod
 from artv_cli.engine.hub.registry import quiet_libraries
 from artv_cli.engine.model.artv import ARTVModel, Conditions
 from artv_cli.engine.model.masked import add_noise
+from artv_cli.engine.training.checkpoints import (
+    checksum,
+    export,
+    export_weights,
+    save_checkpoint,
+    trim_metrics,
+)
+from artv_cli.engine.training.common import (  # noqa: F401 (TrainConfig and TrainResult: the trainer's API)
+    CHECKPOINT,
+    NonFiniteLoss,
+    OnEvent,
+    TrainConfig,
+    TrainResult,
+    apply_method_changes,
+    check_run_folder,
+    draws,
+    find_checkpoint,
+    load_base,
+    versions,
+    write_json,
+)
 from artv_cli.errors import ArtvError
-
-OnEvent = Callable[[str, dict], None]
-"""on_event(kind, info): progress of a run, reported on the main process only."""
-
-CHECKPOINT = re.compile(r"step-(\d{8})")
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of `artv train` (the paper's values where it gives one; METHOD.md)."""
-
-    data: Path
-    """Dataset folder: WebVid layout or a folder of captioned videos."""
-    model: str
-    """Start from: a diffusers Stable Diffusion folder, an ART-V folder, or tiny-random/sd21-random."""
-    out: Path
-    """Run folder: checkpoints, metrics, validation clips and the exported model."""
-    width: int | None = None
-    """Training width in pixels; None is the model's native size, at most 320 (the paper's)."""
-    height: int | None = None
-    """Training height in pixels; None follows the width."""
-    stride: int = 1
-    """Take every n-th frame of a video."""
-    fps: float | None = None
-    """Resample videos to this frame rate first (None keeps the file's)."""
-    steps: int = 1000
-    """Optimiser steps in all (a resumed run stops at the same total)."""
-    batch_size: int = 4
-    """Samples per process per micro-batch."""
-    grad_accum: int = 1
-    """Micro-batches per optimiser step."""
-    lr: float = 1e-5
-    """AdamW learning rate, constant after the warm-up (paper: 1e-5)."""
-    warmup_steps: int = 0
-    """Linear warm-up steps."""
-    weight_decay: float = 1e-2
-    """AdamW weight decay."""
-    max_grad_norm: float = 1.0
-    """Clip the gradient norm to this; 0 turns clipping off."""
-    ema_decay: float = 0.9999
-    """EMA decay of the exported weights (paper: 0.9999); 0 turns EMA off."""
-    mixed_precision: str = "no"
-    """no, fp16 or bf16 (accelerate's autocast; weights stay fp32)."""
-    gradient_checkpointing: bool = False
-    """Recompute activations in the backward pass: less memory, slower."""
-    cache: bool = False
-    """Encode the frames with the frozen VAE once and train from the cached latents."""
-    cache_dir: Path | None = None
-    """Where the latent cache lives; None is RUN/latents."""
-    workers: int = 0
-    """Data-loader worker processes (decoding runs there)."""
-    seed: int = 0
-    """Seed of every random draw."""
-    checkpoint_every: int = 500
-    """Write a checkpoint every n steps (and at the end, and on Ctrl-C)."""
-    keep_checkpoints: int = 3
-    """Keep the last k checkpoints."""
-    resume: str | None = None
-    """`latest` or a checkpoint folder to continue from."""
-    log_every: int = 10
-    """Append metrics to metrics.jsonl every n steps."""
-    validate_every: int = 0
-    """Render validation clips every n steps (0: only at the end)."""
-    validation_videos: int = 2
-    """Animate frame 0 of this many dataset videos with their captions."""
-    validation_prompts: list[str] = field(default_factory=list)
-    """Also render these prompts from text only."""
-    validation_frames: int = 8
-    """Frames per validation clip."""
-    validation_steps: int = 10
-    """Denoising steps of validation clips."""
-    tensorboard: bool = False
-    """Also log to TensorBoard (RUN/tensorboard)."""
-    export: str = "ema"
-    """Weights of the exported model: ema or raw."""
-    cpu: bool = False
-    """Train on the CPU even where a GPU is present."""
-    train_text_encoder: bool = False
-    """Train the text encoder with the UNets (for models built from scratch, such as the default)."""
-    ablate: list[str] = field(default_factory=list)
-    """Switch parts of the method off (Fig. 8 ablations): `mask`, `anchor`, `noise-aug`."""
-    drop_text: float | None = None
-    """Text dropout; None keeps the model's (paper: 0.1)."""
-    drop_ref: float | None = None
-    """Reference dropout; None keeps the model's (paper: 0.1)."""
-    drop_anchor: float | None = None
-    """Anchor dropout; None keeps the model's (paper: 0.1)."""
-    stage: str = "artv"
-    """`artv` trains the ART-V networks; `vae` fits the autoencoder of a model built from scratch; `base`
-    trains Phi_dynamic (and, with --train-text-encoder, the text encoder) as a text-to-image model on
-    single frames, the strong image model ART-V starts from (METHOD.md), before `artv`."""
-    first_step_share: float = 0.0
-    """Share of samples whose target is frame 1, where both references are frame 0 and only the text
-    says how to move (the first step of every `animate`); 0 draws targets uniformly."""
-
-
-@dataclass
-class TrainResult:
-    run: Path
-    model: Path | None
-    steps: int
-    samples: int
-    first_loss: float | None
-    last_loss: float | None
-    seconds: float
-    skipped: dict
-    process_checksums: list[float]
 
 
 class TrainableParts(torch.nn.Module):
@@ -191,84 +102,6 @@ class TrainableParts(torch.nn.Module):
         return F.mse_loss(eps_hat, noise.float())
 
 
-def load_base(spec: str, seed: int) -> ARTVModel:
-    """The start: a built-in random preset, an ART-V folder (continue), or an SD folder (fresh ART-V)."""
-    from artv_cli.engine.hub.registry import RANDOM_MODELS
-    from artv_cli.engine.model.config import CONFIG_NAME
-
-    if spec in RANDOM_MODELS:
-        return ARTVModel.random(RANDOM_MODELS[spec], seed=seed)
-    folder = Path(spec).expanduser()
-    if not folder.exists():
-        from artv_cli.engine.hub.downloads import local_path, registry
-
-        if spec in registry():  # a downloaded base such as sd21-base
-            folder = local_path(spec)
-    if (folder / CONFIG_NAME).is_file():
-        return ARTVModel.load(folder)
-    if folder.is_dir():
-        return ARTVModel.from_base(folder, seed=seed)
-    raise ArtvError(
-        f"--model {spec}: no such folder",
-        "give a diffusers Stable Diffusion folder, an ART-V model folder, or tiny-random / sd21-random",
-    )
-
-
-ABLATIONS = ("mask", "anchor", "noise-aug")
-
-
-def apply_method_changes(model: ARTVModel, config: TrainConfig) -> None:
-    """Set the run's dropouts and ablations on the model's method settings (saved with the export)."""
-    method = model.config
-    for name in ("drop_text", "drop_ref", "drop_anchor"):
-        value = getattr(config, name)
-        if value is not None:
-            if not 0 <= value < 1:
-                flag = "--" + name.replace("_", "-")
-                raise ArtvError(f"{flag} must be in [0, 1) (got {value:g})", f"use {flag} 0.1 (the paper's)")
-            setattr(method, name, value)
-    unknown = [a for a in config.ablate if a not in ABLATIONS]
-    if unknown:
-        raise ArtvError(f"--ablate {unknown[0]} is unknown", f"use one of: {', '.join(ABLATIONS)}")
-    if "mask" in config.ablate:
-        method.use_mask = False
-    if "anchor" in config.ablate:
-        method.use_anchor = False
-    if "noise-aug" in config.ablate:  # no augmentation in training, so none at inference either
-        method.t_max = method.t_test = 0
-    if config.ablate:
-        method.extra["ablated"] = sorted(set(config.ablate) | set(method.extra.get("ablated", [])))
-
-
-def find_checkpoint(run: Path, resume: str) -> Path | None:
-    """The checkpoint a `--resume` value names; None for `latest` in a run that has none yet."""
-    if resume == "latest":
-        found = sorted(p for p in (run / "checkpoints").glob("step-*") if CHECKPOINT.fullmatch(p.name))
-        return found[-1] if found else None
-    path = Path(resume).expanduser()
-    if not (path / "trainer.json").is_file():
-        raise ArtvError(
-            f"--resume {resume} is not a checkpoint folder (no trainer.json)",
-            f"give `latest`, or a folder such as {run / 'checkpoints' / 'step-00000500'}",
-        )
-    return path
-
-
-def check_run_folder(config: TrainConfig) -> None:
-    out = config.out
-    if out.exists() and not out.is_dir():
-        raise ArtvError(f"--out {out} is a file", "give a folder for the run")
-    if config.resume is None and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
-        raise ArtvError(
-            f"{out} holds a run already",
-            "add --resume latest to continue it, or give a new --out",
-        )
-
-
-def _draws(config: TrainConfig, step: int, micro: int, rank: int) -> np.random.Generator:
-    return np.random.default_rng([config.seed, step, micro, rank])
-
-
 class StepSampler(torch.utils.data.Sampler):
     """Batches of (video, u_target, u_anchor) for every micro-step from `start` on, drawn per step."""
 
@@ -281,16 +114,12 @@ class StepSampler(torch.utils.data.Sampler):
     def __iter__(self):
         for step in range(self.start, self.config.steps):
             for micro in range(self.config.grad_accum):
-                rng = _draws(self.config, step, micro, self.rank)
+                rng = draws(self.config, step, micro, self.rank)
                 videos = rng.integers(0, self.videos, size=self.config.batch_size)
                 u = rng.random((self.config.batch_size, 2))
                 if self.config.first_step_share > 0:  # an extra draw only then: older runs repeat exactly
                     u[rng.random(self.config.batch_size) < self.config.first_step_share, 0] = 0.0
                 yield [(int(v), float(a), float(b)) for v, (a, b) in zip(videos, u, strict=True)]
-
-
-def _checksum(parts: torch.nn.Module) -> float:
-    return float(sum(p.detach().double().sum().item() for p in parts.parameters()))
 
 
 def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
@@ -427,8 +256,8 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         emit("notice", text=f"no checkpoint in {config.out} yet: starting a new run")
     if accelerator.is_main_process:
         record = asdict(config) | {"width": width, "height": height, "processes": accelerator.num_processes}
-        _write_json(config.out / "train_config.json", record | {"versions": _versions()})
-        _trim_metrics(config.out / "metrics.jsonl", start)
+        write_json(config.out / "train_config.json", record | {"versions": versions()})
+        trim_metrics(config.out / "metrics.jsonl", start)
     if config.tensorboard:
         accelerator.init_trackers("tensorboard")
 
@@ -445,8 +274,8 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     step, started, window_start = start, time.perf_counter(), time.perf_counter()
     last_checkpoint = checkpoint
 
-    def save_checkpoint() -> Path:
-        return _save_checkpoint(accelerator, config, step, dict(skipped), keep=config.keep_checkpoints)
+    def checkpoint_now() -> Path:
+        return save_checkpoint(accelerator, config, step, dict(skipped), keep=config.keep_checkpoints)
 
     emit("start", step=start, total=config.steps)
     try:
@@ -459,7 +288,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
                     skipped[reason] += 1
                     emit("notice", text=f"skipped {key}: {reason}")
                 gen = torch.Generator(accelerator.device).manual_seed(
-                    int(_draws(config, step, micro, accelerator.process_index).integers(2**62))
+                    int(draws(config, step, micro, accelerator.process_index).integers(2**62))
                 )
                 b = len(batch["caption"])
 
@@ -548,14 +377,14 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
                         handle.write(json.dumps(record) + "\n")
                 accelerator.log({"loss": record["loss"], "lr": record["lr"]}, step=step)
             if step % config.checkpoint_every == 0 and step < config.steps:
-                last_checkpoint = save_checkpoint()
+                last_checkpoint = checkpoint_now()
                 emit("checkpoint", path=str(last_checkpoint))
             if config.validate_every and step % config.validate_every == 0 and step < config.steps:
                 _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emit)
     except KeyboardInterrupt:
         # Ctrl-C: keep the work of every finished step (a half-accumulated step is dropped).
         optimizer.zero_grad(set_to_none=True)
-        path = save_checkpoint() if step > start else last_checkpoint
+        path = checkpoint_now() if step > start else last_checkpoint
         emit("interrupted", step=step, checkpoint=str(path) if path else None)
         raise
     except NonFiniteLoss as error:
@@ -572,17 +401,17 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     # 11. The end: a last checkpoint, validation clips, and the exported model (EMA weights by default).
     if step > start and (last_checkpoint is None or CHECKPOINT.fullmatch(last_checkpoint.name) is None
                          or int(last_checkpoint.name[5:]) != step):  # fmt: skip
-        last_checkpoint = save_checkpoint()
+        last_checkpoint = checkpoint_now()
         emit("checkpoint", path=str(last_checkpoint))
     _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emit)
     exported = None
     checksums = accelerator.gather(
         torch.tensor(
-            [_checksum(accelerator.unwrap_model(parts))], dtype=torch.float64, device=accelerator.device
+            [checksum(accelerator.unwrap_model(parts))], dtype=torch.float64, device=accelerator.device
         )
     ).tolist()
     if accelerator.is_main_process:
-        exported = _export(model, parts, accelerator, ema, config, step)
+        exported = export(model, parts, accelerator, ema, config, step)
         emit("exported", path=str(exported))
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -598,98 +427,8 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         process_checksums=checksums,
     )
     if accelerator.is_main_process:
-        _write_json(config.out / "summary.json", asdict(result))
+        write_json(config.out / "summary.json", asdict(result))
     return result
-
-
-class NonFiniteLoss(Exception):
-    def __init__(self, value: float):
-        super().__init__(str(value))
-        self.value = value
-
-
-def _write_json(path: Path, data: dict) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(partial, path)
-
-
-def _trim_metrics(path: Path, step: int) -> None:
-    """On resume, drop metric lines of steps after the checkpoint (they are trained again)."""
-    if not path.is_file():
-        return
-    lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in lines))
-
-
-def _save_checkpoint(accelerator, config: TrainConfig, step: int, skipped: dict, keep: int) -> Path:
-    """accelerate's full state (weights, optimiser, EMA, schedule, RNG) plus trainer.json, atomically."""
-    folder = config.out / "checkpoints" / f"step-{step:08d}"
-    partial = folder.with_name(f".{folder.name}.partial")
-    if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        _write_json(partial / "trainer.json", {"step": step, "skipped": skipped, "seed": config.seed})
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(partial, folder)
-        found = sorted(p for p in folder.parent.glob("step-*") if CHECKPOINT.fullmatch(p.name))
-        for old in found[: max(0, len(found) - keep)]:
-            shutil.rmtree(old)
-    accelerator.wait_for_everyone()
-    return folder
-
-
-def _with_export_weights(ema, parts, config: TrainConfig):
-    """A context in which `parts` hold the weights to show: EMA (by default) or raw."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def swap():
-        if ema is None or config.export == "raw":
-            yield
-            return
-        params = [p for p in parts.parameters() if p.requires_grad]
-        ema.store(params)
-        ema.copy_to(params)
-        try:
-            yield
-        finally:
-            ema.restore(params)
-
-    return swap()
-
-
-def _export(model: ARTVModel, parts, accelerator, ema, config: TrainConfig, step: int) -> Path:
-    unwrapped = accelerator.unwrap_model(parts)
-    model.config.extra["training"] = {
-        "run": str(config.out),
-        "data": str(config.data),
-        "base": config.model,
-        "steps": step,
-        "weights": "raw" if ema is None else config.export,
-        "seed": config.seed,
-        "versions": _versions(),
-    }
-    with _with_export_weights(ema, unwrapped, config):
-        model.name = str(config.out / "model")
-        return model.save(config.out / "model")
-
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("artv", "torch", "diffusers", "transformers", "accelerate"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = None
-    return found
 
 
 def _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emit) -> None:
@@ -724,7 +463,7 @@ def _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emi
     written = []
     unwrapped.eval()
     try:
-        with _with_export_weights(ema, unwrapped, config):
+        with export_weights(ema, unwrapped, config):
             for number, (prompt, image) in enumerate(sources):
                 path = folder / f"{number:02d}.mp4"
                 with VideoWriter(path, fps=8) as writer:

@@ -150,7 +150,8 @@ def test_noise_and_v_conversion_are_consistent():
 
 def test_broadcast_mask_channel_and_v_prediction_base():
     """Phi_mask may give one broadcast channel; a v-predicting base is converted to epsilon first."""
-    from artv_cli.engine.model.artv import ARTVModel, random_base
+    from artv_cli.engine.model.artv import ARTVModel
+    from artv_cli.engine.model.base import random_base
     from artv_cli.engine.model.config import PRESETS
 
     base = random_base("tiny", seed=2)

@@ -17,7 +17,7 @@ from artv_cli.app import app
 from artv_cli.engine.data.video import read_video
 from artv_cli.engine.training.trainer import TrainableParts, TrainConfig, train
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "red-ball.png"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red-ball.png"
 QUICK = ["--model", "tiny-random", "--batch-size", "2", "--lr", "1e-3", "--validation-videos", "0"]
 
 
@@ -76,7 +76,7 @@ def test_training_lowers_the_loss_and_exports_a_model_animate_renders(synth_data
 
 def test_training_starts_from_a_stable_diffusion_folder_or_continues_an_art_v_folder(synth_data, tmp_path):
     """Phi_dynamic starts as the base UNet; an ART-V folder given as --model is trained further."""
-    from artv_cli.engine.model.artv import random_base
+    from artv_cli.engine.model.base import random_base
 
     base = random_base("tiny", seed=3)
     base.save(tmp_path / "sd")

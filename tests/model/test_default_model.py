@@ -12,7 +12,7 @@ from artv_cli.app import app
 from artv_cli.engine.data.video import read_video
 from artv_cli.engine.evaluation.worldscore import WorldScorer, parse_prompt
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "artv_cli"
 QUICK = ["--model", "tiny-random", "--batch-size", "2", "--lr", "1e-3", "--validation-videos", "0"]
 
@@ -129,7 +129,7 @@ def test_text_encoder_learns_only_when_asked(synth_data, tmp_path, text):
     args = ["train", "--data", synth_data, "--out", run, *QUICK, "--steps", 3, "--ema-decay", 0]
     result = invoke(args + (["--train-text-encoder"] if text else []))
     assert result.exit_code == 0, result.output
-    from artv_cli.engine.model.artv import random_base
+    from artv_cli.engine.model.base import random_base
 
     start = random_base("tiny", seed=0).text_encoder.state_dict()
     after = _weights(run / "model", "text_encoder")
@@ -165,7 +165,7 @@ def test_ablations_are_saved_with_the_model_and_change_sampling(synth_data, tmp_
 
 def test_world_tokenizer_makes_each_world_word_one_token_and_is_reproducible():
     from artv_cli.engine.data import synth
-    from artv_cli.engine.model.artv import world_tokenizer
+    from artv_cli.engine.model.tokenizers import world_tokenizer
 
     first, second = world_tokenizer(), world_tokenizer()
     assert first.get_vocab() == second.get_vocab()

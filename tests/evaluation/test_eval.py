@@ -184,7 +184,7 @@ def clip_folder(path: Path) -> Path:
     """A tiny CLIPModel with a character tokenizer and an image processor, saved as transformers would."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-    from artv_cli.engine.model.artv import char_tokenizer
+    from artv_cli.engine.model.tokenizers import char_tokenizer
 
     tokenizer = char_tokenizer()
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from artv_cli.app import app
 from artv_cli.engine.data.video import read_video
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "red-ball.png"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red-ball.png"
 FAST = ["--model", "tiny-random", "--steps", "2", "--seed", "3"]
 
 

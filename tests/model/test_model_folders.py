@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from artv_cli.app import app
 from artv_cli.engine.data.video import VideoWriter, read_video
 from artv_cli.engine.hub.registry import resolve_model
-from artv_cli.engine.model.artv import ARTVModel, BaseModel, random_base
+from artv_cli.engine.model.artv import ARTVModel
+from artv_cli.engine.model.base import BaseModel, random_base
 from artv_cli.engine.model.config import CONFIG_NAME, PRESETS
 from artv_cli.errors import ArtvError
 
@@ -116,7 +117,7 @@ def test_from_base_folder_keeps_the_base_unet(tmp_path):
     ]  # noise level + anchor attention
     assert model.config.native_size == 64
 
-    from tests.test_engine import make_conditions
+    from tests.model.test_networks import make_conditions
 
     cond = make_conditions(model)
     z_t, t = torch.randn(1, 4, 8, 8), torch.tensor(250)

@@ -11,10 +11,11 @@ from typer.testing import CliRunner
 
 from artv_cli.app import app
 from artv_cli.engine.data.video import read_video
-from artv_cli.engine.sampling.story import load_storyboard, plan_segments, render_story, resolved
+from artv_cli.engine.sampling.story import render_story
+from artv_cli.engine.sampling.storyboard import load_storyboard, plan_segments, resolved
 from artv_cli.errors import ArtvError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def invoke(args, **kwargs):

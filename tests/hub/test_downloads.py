@@ -39,7 +39,7 @@ def fake_snapshot(calls: list, write):
 
 
 def tiny_sd(folder: Path) -> None:
-    from artv_cli.engine.model.artv import random_base
+    from artv_cli.engine.model.base import random_base
 
     random_base("tiny", seed=4).save(folder)
     (folder / "model_index.json").write_text("{}")
@@ -173,7 +173,8 @@ def test_unknown_names_are_refused_before_anything_is_fetched(monkeypatch):
 
 
 def test_init_builds_an_art_v_whose_phi_dynamic_is_the_base_unet(tmp_path):
-    from artv_cli.engine.model.artv import ARTVModel, BaseModel, random_base
+    from artv_cli.engine.model.artv import ARTVModel
+    from artv_cli.engine.model.base import BaseModel, random_base
 
     random_base("tiny", seed=9).save(tmp_path / "sd")
     result = invoke(["init", tmp_path / "artv", "--base", tmp_path / "sd"])
@@ -224,7 +225,7 @@ def test_registry_names_resolve_through_the_cache_or_name_the_download(
 
 
 def test_eval_finds_downloaded_weights_by_name(home, monkeypatch, tmp_path):
-    from tests.test_eval import StandInI3D, write_videos
+    from tests.evaluation.test_eval import StandInI3D, write_videos
 
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(StandInI3D()), buffer)

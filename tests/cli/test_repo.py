@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from artv_cli.app import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def help_examples(commands=(("animate",), ("generate",))) -> list[str]:

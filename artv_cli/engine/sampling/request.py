@@ -1,0 +1,346 @@
+"""One video from a request: every setting declared once, checked before any weight loads, rendered
+through the frame loop into an MP4 and its sidecar.
+
+`animate` and `generate` build a `RenderRequest` from their options and call `plan` (the checks that
+need no model: numbers, image, model name, size, output path, device) and then `render_video` (load,
+render, write the sidecar). A library user does the same from Python.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from artv_cli import __version__
+from artv_cli.errors import ArtvError
+
+VERSIONED = ("torch", "diffusers", "transformers", "imageio-ffmpeg")
+"""Packages whose versions every sidecar records."""
+
+
+@dataclass
+class RenderRequest:
+    """Every setting of one render (`artv animate` and `artv generate`), with its default."""
+
+    prompt: str
+    """What the video shows and how it moves."""
+    image: Path | None = None
+    """Frame 0 (animate); None makes frame 0 from text (generate)."""
+    negative_prompt: str = ""
+    """Text of the no-text guidance branch."""
+    model: str | None = None
+    """Model folder or built-in name; None is the default model."""
+    frames: int = 16
+    """Frames in the video, frame 0 included."""
+    fps: float = 8.0
+    """Frames per second of the file."""
+    size: str | None = None
+    """WIDTHxHEIGHT or N; None is the model's size (animate: the image's aspect at that area)."""
+    steps: int | None = None
+    """Denoising steps per frame; None is 25 (12 with fast)."""
+    scheduler: str | None = None
+    """ddim or dpm++; None is ddim (dpm++ with fast)."""
+    fast: bool = False
+    """Speed preset: DPM-Solver++ at 12 steps unless steps or scheduler are given."""
+    mask_every: int = 1
+    """Run Phi_mask every k-th step."""
+    compile: bool = False
+    """torch.compile the UNets."""
+    seed: int | None = None
+    """None draws one (and records it)."""
+    guidance_text: float | None = None
+    """None is the model's w_txt."""
+    guidance_ref: float | None = None
+    """None is the model's w_ref."""
+    guidance_anchor: float | None = None
+    """None is the model's w_anc."""
+    noise_level: int | None = None
+    """None is the model's t_test."""
+    device: str = "auto"
+    """auto, cpu, cuda, cuda:N or mps."""
+    dtype: str = "auto"
+    """auto, fp32, fp16 or bf16."""
+    out: Path | None = None
+    """The .mp4 to write; None picks a new name in the working folder."""
+    quality: float = 8.0
+    """1..10, imageio-ffmpeg's H.264 quality."""
+    frames_dir: Path | None = None
+    """Also write PNG frames here."""
+
+    def __post_init__(self) -> None:
+        if self.steps is None:
+            self.steps = 12 if self.fast else 25
+        if self.scheduler is None:
+            self.scheduler = "dpm++" if self.fast else "ddim"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", text)
+    if not match:
+        raise ArtvError(
+            f"--size {text!r} is not a size", "write WIDTHxHEIGHT, such as 512x320, or one number"
+        )
+    width = int(match.group(1))
+    height = int(match.group(2) or width)
+    return width, height
+
+
+def check_size(width: int, height: int, multiple: int, model: str) -> None:
+    if width % multiple or height % multiple or width < multiple or height < multiple:
+
+        def near(v: int) -> int:
+            return max(multiple, round(v / multiple) * multiple)
+
+        raise ArtvError(
+            f"--size {width}x{height}: model {model} takes sizes that are multiples of {multiple} pixels",
+            f"try --size {near(width)}x{near(height)}",
+        )
+
+
+def size_for_aspect(width: int, height: int, native: int, multiple: int) -> tuple[int, int]:
+    """The image's aspect ratio at about the model's native area, in multiples the UNet can take."""
+    scale = (native * native / (width * height)) ** 0.5
+    return (
+        max(multiple, round(width * scale / multiple) * multiple),
+        max(multiple, round(height * scale / multiple) * multiple),
+    )
+
+
+def default_out(prompt: str, seed: int) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "video"
+    path = Path(f"{slug}-{seed}.mp4")
+    n = 1
+    while path.exists():
+        path = Path(f"{slug}-{seed}-{n}.mp4")
+        n += 1
+    return path
+
+
+def check_out(out: Path) -> None:
+    """The output must be an .mp4 in a folder that exists or can be made; nothing is created here."""
+    if out.suffix.lower() != ".mp4":
+        raise ArtvError(
+            f"--out {out}: the video is written as MP4",
+            f"give a name ending in .mp4, such as {out.with_suffix('.mp4')}",
+        )
+    if out.is_dir():
+        raise ArtvError(f"--out {out} is a folder", f"give a file name, such as {out / 'video.mp4'}")
+    existing = out.parent.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        probe = existing / f".{out.name}.probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ArtvError(
+            f"cannot write to {out.parent} ({error.strerror or error})",
+            "choose another --out in a writable folder",
+        ) from None
+
+
+def check_numbers(request: RenderRequest) -> None:
+    if request.frames < 1:
+        raise ArtvError(
+            f"--frames must be at least 1 (got {request.frames})",
+            "ask for 1 or more frames, such as --frames 16",
+        )
+    if request.steps < 1:
+        raise ArtvError(
+            f"--steps must be at least 1 (got {request.steps})",
+            "use --steps 25 (or 10-15 with --scheduler dpm++)",
+        )
+    if request.mask_every < 1:
+        raise ArtvError(
+            f"--mask-every must be at least 1 (got {request.mask_every})", "use --mask-every 2, for example"
+        )
+    if request.fps <= 0:
+        raise ArtvError(f"--fps must be positive (got {request.fps:g})", "use --fps 8, for example")
+    if not 1 <= request.quality <= 10:
+        raise ArtvError(
+            f"--quality must be between 1 and 10 (got {request.quality:g})", "use --quality 8, for example"
+        )
+    if request.noise_level is not None and not 0 <= request.noise_level <= 999:
+        raise ArtvError(
+            f"--noise-level must be a step from 0 to 999 (got {request.noise_level})", "use --noise-level 200"
+        )
+    if not request.prompt.strip() and request.image is None:
+        raise ArtvError(
+            "the prompt is empty", 'say what the video shows, such as "a red ball rolls to the right"'
+        )
+
+
+@dataclass
+class Plan:
+    """A checked render request: everything resolved that needs no model weights."""
+
+    ref: object  # hub.registry.ModelRef
+    width: int
+    height: int
+    seed: int
+    out: Path
+    pixels: object | None  # (1, 3, H, W) tensor of frame 0, or None for text only
+    device: object  # torch.device
+    dtype: object  # torch.dtype
+    notices: list[str] = field(default_factory=list)  # what the user should know (sizes chosen, image fixes)
+
+
+def plan(request: RenderRequest) -> Plan:
+    """Every check that needs no model, before anything heavy runs or anything is written."""
+    check_numbers(request)
+    from artv_cli.engine.data.images import load_image
+    from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
+
+    notices = []
+    image = load_image(request.image) if request.image is not None else None
+    ref = resolve_model(request.model or DEFAULT_MODEL)
+    if request.size is not None:
+        width, height = parse_size(request.size)
+        check_size(width, height, ref.size_multiple, ref.name)
+    elif image is not None:
+        width, height = size_for_aspect(image.width, image.height, ref.native_size, ref.size_multiple)
+        if (width, height) != (ref.native_size, ref.native_size):
+            notices.append(f"size {width}x{height} follows the image's aspect (use --size to choose)")
+    else:
+        width = height = ref.native_size
+    seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+    out = request.out or default_out(request.prompt, seed)
+    check_out(out)
+    if request.frames_dir is not None:
+        from artv_cli.engine.data.video import check_frames_dir
+
+        check_frames_dir(request.frames_dir)
+    pixels = image.fitted(width, height) if image is not None else None
+    notices += [f"{request.image}: {notice}" for notice in (image.notices if image is not None else [])]
+    from artv_cli.engine.hub.devices import resolve_device, resolve_dtype
+
+    device = resolve_device(request.device)
+    dtype = resolve_dtype(request.dtype, device)
+    return Plan(ref, width, height, seed, out, pixels, device, dtype, notices)
+
+
+@dataclass
+class RenderResult:
+    """What a render wrote and how long it took."""
+
+    video: Path
+    sidecar: Path
+    frames: int
+    width: int
+    height: int
+    fps: float
+    seed: int
+    frames_dir: str | None
+    seconds: float
+    record: dict  # the sidecar's contents
+
+
+def render_video(
+    request: RenderRequest, job: Plan, on_step=None, argv: list[str] | None = None
+) -> RenderResult:
+    """Load the model, render frame by frame into the video (streamed), write the sidecar (STYLE 7).
+
+    `on_step(frame, step, total, preview)` reports progress; `argv` is recorded in the sidecar.
+    """
+    from artv_cli.engine.data.video import VideoWriter, write_sidecar
+    from artv_cli.engine.hub.registry import load_model
+    from artv_cli.engine.sampling.loop import SampleSettings, render
+
+    device, dtype = job.device, job.dtype
+    started = time.perf_counter()
+    model = load_model(job.ref, device, dtype, compile=request.compile)
+    load_seconds = time.perf_counter() - started
+    method = model.config
+    settings = SampleSettings(
+        frames=request.frames,
+        width=job.width,
+        height=job.height,
+        steps=request.steps,
+        scheduler=request.scheduler,
+        # the user's values win; None falls back to the model's own (artv_config.json)
+        guidance_text=_given(request.guidance_text, method.guidance_text),
+        guidance_ref=_given(request.guidance_ref, method.guidance_ref),
+        guidance_anchor=_given(request.guidance_anchor, method.guidance_anchor),
+        noise_level=_given(request.noise_level, method.t_test),
+        seed=job.seed,
+        negative_prompt=request.negative_prompt,
+        mask_every=request.mask_every,
+    )
+
+    made = request.frames - (1 if job.pixels is not None else 0)  # frame 0 of an animation is the image
+    started = time.perf_counter()
+    with VideoWriter(job.out, request.fps, request.quality, request.frames_dir) as writer:
+        stamps = []  # when each generated frame was handed over: the first one carries a compile's cost
+        for frame in render(model, request.prompt, settings, image=job.pixels, on_step=on_step):
+            writer.append(frame)
+            stamps.append(time.perf_counter())
+    elapsed = time.perf_counter() - started
+
+    record = {
+        "artv_version": __version__,
+        "command": "animate" if job.pixels is not None else "generate",
+        "argv": list(argv or []),
+        "prompt": request.prompt,
+        "image": str(request.image) if request.image is not None else None,
+        "model": job.ref.name,
+        "model_config": asdict(method),
+        "settings": asdict(settings),
+        "fps": request.fps,
+        "quality": request.quality,
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
+        "video": str(job.out),
+        "frames_dir": str(request.frames_dir) if request.frames_dir else None,
+        "timing": {
+            "load_seconds": round(load_seconds, 3),
+            "render_seconds": round(elapsed, 3),
+            "seconds_per_generated_frame": round(elapsed / made, 4) if made else None,
+            "first_generated_frame_seconds": _first_frame(stamps, started, job.pixels is not None),
+            "compiled": request.compile,
+        },
+        "versions": {
+            name: _version(name) for name in ("torch", "diffusers", "transformers", "imageio-ffmpeg")
+        }
+        | {"python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    sidecar = write_sidecar(job.out.with_suffix(".json"), record)
+    return RenderResult(
+        video=job.out,
+        sidecar=sidecar,
+        frames=writer.count,
+        width=job.width,
+        height=job.height,
+        fps=request.fps,
+        seed=job.seed,
+        frames_dir=record["frames_dir"],
+        seconds=round(elapsed, 3),
+        record=record,
+    )
+
+
+def _given(value, default):
+    return default if value is None else value
+
+
+def _first_frame(stamps: list[float], started: float, animated: bool) -> float | None:
+    """Seconds until the first generated frame (frame 1 of an animation, frame 0 of a text-only video)."""
+    index = 1 if animated else 0
+    if len(stamps) <= index:
+        return None
+    return round(stamps[index] - (stamps[index - 1] if index else started), 4)
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None

@@ -1,0 +1,229 @@
+"""What a training run is, shared by every stage: its settings, its result, where it starts, its folder.
+
+The ART-V and base stages (`trainer`) and the VAE stage (`autoencoder`) import from here, never from
+each other's modules, so the stages stay one-way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from artv_cli.engine.model.artv import ARTVModel
+from artv_cli.errors import ArtvError
+
+OnEvent = Callable[[str, dict], None]
+"""on_event(kind, info): progress of a run, reported on the main process only."""
+
+
+CHECKPOINT = re.compile(r"step-(\d{8})")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of `artv train` (the paper's values where it gives one; METHOD.md)."""
+
+    data: Path
+    """Dataset folder: WebVid layout or a folder of captioned videos."""
+    model: str
+    """Start from: a diffusers Stable Diffusion folder, an ART-V folder, or tiny-random/sd21-random."""
+    out: Path
+    """Run folder: checkpoints, metrics, validation clips and the exported model."""
+    width: int | None = None
+    """Training width in pixels; None is the model's native size, at most 320 (the paper's)."""
+    height: int | None = None
+    """Training height in pixels; None follows the width."""
+    stride: int = 1
+    """Take every n-th frame of a video."""
+    fps: float | None = None
+    """Resample videos to this frame rate first (None keeps the file's)."""
+    steps: int = 1000
+    """Optimiser steps in all (a resumed run stops at the same total)."""
+    batch_size: int = 4
+    """Samples per process per micro-batch."""
+    grad_accum: int = 1
+    """Micro-batches per optimiser step."""
+    lr: float = 1e-5
+    """AdamW learning rate, constant after the warm-up (paper: 1e-5)."""
+    warmup_steps: int = 0
+    """Linear warm-up steps."""
+    weight_decay: float = 1e-2
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Clip the gradient norm to this; 0 turns clipping off."""
+    ema_decay: float = 0.9999
+    """EMA decay of the exported weights (paper: 0.9999); 0 turns EMA off."""
+    mixed_precision: str = "no"
+    """no, fp16 or bf16 (accelerate's autocast; weights stay fp32)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, slower."""
+    cache: bool = False
+    """Encode the frames with the frozen VAE once and train from the cached latents."""
+    cache_dir: Path | None = None
+    """Where the latent cache lives; None is RUN/latents."""
+    workers: int = 0
+    """Data-loader worker processes (decoding runs there)."""
+    seed: int = 0
+    """Seed of every random draw."""
+    checkpoint_every: int = 500
+    """Write a checkpoint every n steps (and at the end, and on Ctrl-C)."""
+    keep_checkpoints: int = 3
+    """Keep the last k checkpoints."""
+    resume: str | None = None
+    """`latest` or a checkpoint folder to continue from."""
+    log_every: int = 10
+    """Append metrics to metrics.jsonl every n steps."""
+    validate_every: int = 0
+    """Render validation clips every n steps (0: only at the end)."""
+    validation_videos: int = 2
+    """Animate frame 0 of this many dataset videos with their captions."""
+    validation_prompts: list[str] = field(default_factory=list)
+    """Also render these prompts from text only."""
+    validation_frames: int = 8
+    """Frames per validation clip."""
+    validation_steps: int = 10
+    """Denoising steps of validation clips."""
+    tensorboard: bool = False
+    """Also log to TensorBoard (RUN/tensorboard)."""
+    export: str = "ema"
+    """Weights of the exported model: ema or raw."""
+    cpu: bool = False
+    """Train on the CPU even where a GPU is present."""
+    train_text_encoder: bool = False
+    """Train the text encoder with the UNets (for models built from scratch, such as the default)."""
+    ablate: list[str] = field(default_factory=list)
+    """Switch parts of the method off (Fig. 8 ablations): `mask`, `anchor`, `noise-aug`."""
+    drop_text: float | None = None
+    """Text dropout; None keeps the model's (paper: 0.1)."""
+    drop_ref: float | None = None
+    """Reference dropout; None keeps the model's (paper: 0.1)."""
+    drop_anchor: float | None = None
+    """Anchor dropout; None keeps the model's (paper: 0.1)."""
+    stage: str = "artv"
+    """`artv` trains the ART-V networks; `vae` fits the autoencoder of a model built from scratch; `base`
+    trains Phi_dynamic (and, with --train-text-encoder, the text encoder) as a text-to-image model on
+    single frames, the strong image model ART-V starts from (METHOD.md), before `artv`."""
+    first_step_share: float = 0.0
+    """Share of samples whose target is frame 1, where both references are frame 0 and only the text
+    says how to move (the first step of every `animate`); 0 draws targets uniformly."""
+
+
+@dataclass
+class TrainResult:
+    run: Path
+    model: Path | None
+    steps: int
+    samples: int
+    first_loss: float | None
+    last_loss: float | None
+    seconds: float
+    skipped: dict
+    process_checksums: list[float]
+
+
+def load_base(spec: str, seed: int) -> ARTVModel:
+    """The start: a built-in random preset, an ART-V folder (continue), or an SD folder (fresh ART-V)."""
+    from artv_cli.engine.hub.registry import RANDOM_MODELS
+    from artv_cli.engine.model.config import CONFIG_NAME
+
+    if spec in RANDOM_MODELS:
+        return ARTVModel.random(RANDOM_MODELS[spec], seed=seed)
+    folder = Path(spec).expanduser()
+    if not folder.exists():
+        from artv_cli.engine.hub.downloads import local_path, registry
+
+        if spec in registry():  # a downloaded base such as sd21-base
+            folder = local_path(spec)
+    if (folder / CONFIG_NAME).is_file():
+        return ARTVModel.load(folder)
+    if folder.is_dir():
+        return ARTVModel.from_base(folder, seed=seed)
+    raise ArtvError(
+        f"--model {spec}: no such folder",
+        "give a diffusers Stable Diffusion folder, an ART-V model folder, or tiny-random / sd21-random",
+    )
+
+
+ABLATIONS = ("mask", "anchor", "noise-aug")
+
+
+def apply_method_changes(model: ARTVModel, config: TrainConfig) -> None:
+    """Set the run's dropouts and ablations on the model's method settings (saved with the export)."""
+    method = model.config
+    for name in ("drop_text", "drop_ref", "drop_anchor"):
+        value = getattr(config, name)
+        if value is not None:
+            if not 0 <= value < 1:
+                flag = "--" + name.replace("_", "-")
+                raise ArtvError(f"{flag} must be in [0, 1) (got {value:g})", f"use {flag} 0.1 (the paper's)")
+            setattr(method, name, value)
+    unknown = [a for a in config.ablate if a not in ABLATIONS]
+    if unknown:
+        raise ArtvError(f"--ablate {unknown[0]} is unknown", f"use one of: {', '.join(ABLATIONS)}")
+    if "mask" in config.ablate:
+        method.use_mask = False
+    if "anchor" in config.ablate:
+        method.use_anchor = False
+    if "noise-aug" in config.ablate:  # no augmentation in training, so none at inference either
+        method.t_max = method.t_test = 0
+    if config.ablate:
+        method.extra["ablated"] = sorted(set(config.ablate) | set(method.extra.get("ablated", [])))
+
+
+def find_checkpoint(run: Path, resume: str) -> Path | None:
+    """The checkpoint a `--resume` value names; None for `latest` in a run that has none yet."""
+    if resume == "latest":
+        found = sorted(p for p in (run / "checkpoints").glob("step-*") if CHECKPOINT.fullmatch(p.name))
+        return found[-1] if found else None
+    path = Path(resume).expanduser()
+    if not (path / "trainer.json").is_file():
+        raise ArtvError(
+            f"--resume {resume} is not a checkpoint folder (no trainer.json)",
+            f"give `latest`, or a folder such as {run / 'checkpoints' / 'step-00000500'}",
+        )
+    return path
+
+
+def check_run_folder(config: TrainConfig) -> None:
+    out = config.out
+    if out.exists() and not out.is_dir():
+        raise ArtvError(f"--out {out} is a file", "give a folder for the run")
+    if config.resume is None and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise ArtvError(
+            f"{out} holds a run already",
+            "add --resume latest to continue it, or give a new --out",
+        )
+
+
+def draws(config: TrainConfig, step: int, micro: int, rank: int) -> np.random.Generator:
+    return np.random.default_rng([config.seed, step, micro, rank])
+
+
+class NonFiniteLoss(Exception):
+    def __init__(self, value: float):
+        super().__init__(str(value))
+        self.value = value
+
+
+def write_json(path: Path, data: dict) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(partial, path)
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("artv", "torch", "diffusers", "transformers", "accelerate"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found

@@ -1,0 +1,36 @@
+"""The world scorer on ground truth (it must score it right) and on videos that miss what was asked."""
+
+import pytest
+
+from artv_cli.engine.data.synth import draw_frame
+from artv_cli.engine.evaluation.worldscore import WorldScorer, parse_prompt, summarise
+from tests.data.test_captions import videos
+
+
+def score(settings, video, prompt=None, frames=None):
+    scorer = WorldScorer(parse_prompt(prompt or video.caption))
+    for frame in frames if frames is not None else (draw_frame(video, f, settings) for f in range(16)):
+        scorer.add(frame)
+    return scorer.result()
+
+
+@pytest.mark.parametrize("captions", ["grammar", "varied"])
+def test_the_scorer_scores_ground_truth_videos_right_on_every_column(captions):
+    settings, drawn = videos("test", captions, n=24)
+    summary = summarise([score(settings, v) for v in drawn])
+    for column in ("colour", "shape", "direction", "speed", "background"):
+        assert summary[f"{column}_accuracy"] >= 0.98, (column, summary)
+    assert summary["identity_rate"] >= 0.98 and summary["slow_moving_rate"] == 1
+    assert summary["max_background_shift"] < 1
+
+
+def test_the_scorer_catches_a_wrong_background_speed_and_a_frozen_object():
+    settings, drawn = videos("test", "grammar", n=12)
+    video = next(v for v in drawn if v.objects[0].speed == "slowly")
+    other = "teal" if video.tones[0] != "teal" else "grey"
+    wrong = video.caption.replace(f"plain {video.tones[0]}", f"plain {other}").replace("slowly", "quickly")
+    result = score(settings, video, wrong)
+    assert result["background_ok"] is False and result["objects"][0]["speed_ok"] is False
+    frozen = [draw_frame(video, 0, settings)] * 16
+    obj = score(settings, video, frames=frozen)["objects"][0]
+    assert obj["moving"] is False and obj["direction_ok"] is False and obj["colour_ok"] is True

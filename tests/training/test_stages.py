@@ -1,0 +1,51 @@
+"""The trainer's stages and sampling knobs: the base (text-to-image) stage, frame-1 oversampling."""
+
+import numpy as np
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from artv_cli.app import app
+
+
+def test_base_stage_trains_phi_dynamic_as_text_to_image_and_leaves_the_art_v_parts(synth_data, tmp_path):
+    run = tmp_path / "base"
+    args = ["train", "--data", synth_data, "--model", "tiny-random", "--out", run, "--stage", "base"]
+    args += [
+        "--steps",
+        6,
+        "--batch-size",
+        2,
+        "--lr",
+        "1e-3",
+        "--validation-videos",
+        0,
+        "--train-text-encoder",
+    ]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    from artv_cli.engine.model.artv import ARTVModel
+
+    fresh = ARTVModel.random("tiny", seed=0)
+    unet = load_file(run / "model" / "unet" / "diffusion_pytorch_model.safetensors")
+    mask = load_file(run / "model" / "mask_unet" / "diffusion_pytorch_model.safetensors")
+    before = fresh.unet.state_dict()
+    assert not np.allclose(unet["conv_in.weight"].numpy(), before["conv_in.weight"].numpy())
+    # the ART-V additions stay at zero and Phi_mask as it was: ART-V starts from this exactly as from SD
+    assert all(float(v.abs().max()) == 0 for k, v in unet.items() if "to_v_ip" in k)
+    assert all(float(v.abs().max()) == 0 for k, v in unet.items() if k.startswith("class_embedding.linear_2"))
+    for key, value in fresh.mask_unet.state_dict().items():
+        assert np.array_equal(mask[key].numpy(), value.numpy()), key
+
+
+def test_first_step_share_makes_frame_one_targets_as_often_as_asked(tmp_path):
+    from artv_cli.engine.data.datasets import sample_indices
+    from artv_cli.engine.training.trainer import StepSampler, TrainConfig
+
+    config = TrainConfig(data=tmp_path, model="tiny-random", out=tmp_path, steps=200, batch_size=8)
+    config.first_step_share = 0.5
+    targets = [sample_indices(16, u, a, 10)[0] for batch in StepSampler(config, 5, 0, 0) for _, u, a in batch]
+    share = np.mean(np.array(targets) == 1)
+    assert 0.45 < share < 0.6  # 0.5 asked, plus the uniform draws that land on frame 1 anyway
+    config.first_step_share = 0.0
+    plain = [sample_indices(16, u, a, 10)[0] for batch in StepSampler(config, 5, 0, 0) for _, u, a in batch]
+    assert np.mean(np.array(plain) == 1) < 0.15
