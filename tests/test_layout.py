@@ -139,3 +139,15 @@ def test_importing_the_engine_loads_no_model_library():
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert found.stdout.split() == ["False", "False"], found.stderr
+
+
+def test_the_readme_python_example_runs_as_printed(tmp_path, monkeypatch):
+    import re
+    import shutil
+
+    readme = (PACKAGE.parent / "README.md").read_text()
+    code = re.search(r"## From Python.*?```python\n(.*?)```", readme, re.S).group(1)
+    shutil.copytree(PACKAGE.parent / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "ball.mp4").stat().st_size > 0 and (tmp_path / "ball.json").is_file()

@@ -59,6 +59,10 @@ class ARTVConfig:
     """Masked diffusion (Sec. 3.2); False is the ablation without Phi_mask (m := 0 everywhere)."""
     use_anchor: bool = True
     """Anchored conditioning (Sec. 3.4); False is the ablation without the anchor (always blank)."""
+    steps: int | None = None
+    """Recommended denoising steps for this model (measured; used when the user gives none)."""
+    scheduler: str | None = None
+    """Recommended sampler for this model, ddim or dpm++ (used when the user gives none)."""
     preset: str = "custom"
     """The preset the architecture came from, for the record."""
     extra: dict = field(default_factory=dict)

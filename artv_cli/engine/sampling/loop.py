@@ -131,7 +131,7 @@ def render(
     text_before = model.encode_prompt([transition[0]]) if transition and transition[1] > 0 else None
     made = 0  # frames made by this call (the transition counts them)
 
-    # 2. Frame 0 from the image, if one is given: it is also the anchor (Sec. 3.4).
+    # 2. Frame 0 from the image, if one is given (z^0 = VAE(image)): it is also the anchor (Sec. 3.4).
     if image is not None:
         z0 = model.encode_images(image).float()
         state.prev, state.prev2 = z0, z0
@@ -161,7 +161,7 @@ def render(
     while state.frames_done < settings.frames:
         frame = state.frames_done
 
-        # 4. Prepare the references, once per frame: z^{i-1} and z^{i-2} augmented at t_test (Sec. 3.3).
+        # 4. The references, once per frame: z^{i-1} and z^{i-2} augmented at t_test (Eq. 3, Sec. 3.3).
         has_refs, has_anchor = state.prev is not None, state.anchor is not None
         anchored = has_anchor and model.config.use_anchor  # a model trained without the anchor never sees one
         if has_refs:
@@ -200,7 +200,8 @@ def render(
             static=torch.tensor([r[1] == "refs" and model.config.use_mask for r in rows]),
         )
 
-        # 6. Denoise the frame from pure noise (set_timesteps also resets a multistep solver's history).
+        # 6. Denoise the frame from pure noise (set_timesteps also resets a multistep solver's history):
+        #    eps_hat = m * eps_static + (1 - m) * eps_dynamic (Eqs. 5-7), then the guided sum (Sec. 4).
         scheduler.set_timesteps(settings.steps, device=device)
         z = randn_tensor((1, 4, h, w), generator=generator, device=device, dtype=torch.float32)
         z = z * scheduler.init_noise_sigma

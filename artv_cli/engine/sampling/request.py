@@ -41,11 +41,11 @@ class RenderRequest:
     size: str | None = None
     """WIDTHxHEIGHT or N; None is the model's size (animate: the image's aspect at that area)."""
     steps: int | None = None
-    """Denoising steps per frame; None is 25 (12 with fast)."""
+    """Denoising steps per frame; None is the model's recommendation, else 25 (12 with fast)."""
     scheduler: str | None = None
-    """ddim or dpm++; None is ddim (dpm++ with fast)."""
+    """ddim or dpm++; None is the model's recommendation, else ddim (dpm++ with fast)."""
     fast: bool = False
-    """Speed preset: DPM-Solver++ at 12 steps unless steps or scheduler are given."""
+    """Speed preset: DPM-Solver++ at 12 steps (or the model's fewer) unless steps or scheduler are given."""
     mask_every: int = 1
     """Run Phi_mask every k-th step."""
     compile: bool = False
@@ -72,10 +72,9 @@ class RenderRequest:
     """Also write PNG frames here."""
 
     def __post_init__(self) -> None:
-        if self.steps is None:
-            self.steps = 12 if self.fast else 25
-        if self.scheduler is None:
-            self.scheduler = "dpm++" if self.fast else "ddim"
+        for name in ("image", "out", "frames_dir"):  # a library user may pass plain strings
+            if isinstance(getattr(self, name), str):
+                setattr(self, name, Path(getattr(self, name)))
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -151,7 +150,7 @@ def check_numbers(request: RenderRequest) -> None:
             f"--frames must be at least 1 (got {request.frames})",
             "ask for 1 or more frames, such as --frames 16",
         )
-    if request.steps < 1:
+    if request.steps is not None and request.steps < 1:
         raise ArtvError(
             f"--steps must be at least 1 (got {request.steps})",
             "use --steps 25 (or 10-15 with --scheduler dpm++)",
@@ -188,6 +187,9 @@ class Plan:
     pixels: object | None  # (1, 3, H, W) tensor of frame 0, or None for text only
     device: object  # torch.device
     dtype: object  # torch.dtype
+    steps: int = 25
+    scheduler: str = "ddim"
+    sampling_from: str = "built-in"  # where steps and scheduler came from: flags, model, fast or built-in
     notices: list[str] = field(default_factory=list)  # what the user should know (sizes chosen, image fixes)
 
 
@@ -222,7 +224,52 @@ def plan(request: RenderRequest) -> Plan:
 
     device = resolve_device(request.device)
     dtype = resolve_dtype(request.dtype, device)
-    return Plan(ref, width, height, seed, out, pixels, device, dtype, notices)
+    steps, scheduler, source = sampling(request, ref)
+    notices += unknown_words(request.prompt, ref)
+    return Plan(ref, width, height, seed, out, pixels, device, dtype, steps, scheduler, source, notices)
+
+
+def sampling(request: RenderRequest, ref) -> tuple[int, str, str]:
+    """Steps and scheduler: the user's flags, else the model folder's recommendation (`artv_config.json`,
+    measured for that model), else the built-in default; `--fast` caps them at DPM-Solver++ 12 steps."""
+    recommended = _model_config(ref)
+    steps = recommended.steps if recommended is not None else None
+    scheduler = recommended.scheduler if recommended is not None else None
+    source = "model" if steps is not None or scheduler is not None else "built-in"
+    if request.fast:
+        steps, scheduler, source = min(steps or 12, 12), "dpm++", "fast"
+    steps, scheduler = steps or 25, scheduler or "ddim"
+    if request.steps is not None or request.scheduler is not None:
+        source = "flags"
+    return request.steps or steps, request.scheduler or scheduler, source
+
+
+def unknown_words(prompt: str, ref) -> list[str]:
+    """A notice naming the prompt's words the model never saw in training (the render still runs).
+
+    Only a model whose training recorded its captions' words (`extra["training_words"]`) can say.
+    """
+    config = _model_config(ref)
+    known = set(config.extra.get("training_words", [])) if config is not None else set()
+    if not known:
+        return []
+    words = list(dict.fromkeys(re.findall(r"[a-z]+", prompt.lower())))
+    unseen = [w for w in words if w not in known]
+    if not unseen:
+        return []
+    return [
+        f"the model never saw {', '.join(repr(w) for w in unseen)} in training: "
+        f"it knows {len(known)} words (`artv models` says which model this is)"
+    ]
+
+
+def _model_config(ref):
+    """The model folder's method settings, read without loading weights; None for random presets."""
+    if ref.folder is None:
+        return None
+    from artv_cli.engine.model.config import ARTVConfig
+
+    return ARTVConfig.load(ref.folder)
 
 
 @dataclass
@@ -242,12 +289,14 @@ class RenderResult:
 
 
 def render_video(
-    request: RenderRequest, job: Plan, on_step=None, argv: list[str] | None = None
+    request: RenderRequest, job: Plan | None = None, on_step=None, argv: list[str] | None = None
 ) -> RenderResult:
     """Load the model, render frame by frame into the video (streamed), write the sidecar (STYLE 7).
 
-    `on_step(frame, step, total, preview)` reports progress; `argv` is recorded in the sidecar.
+    `job` is `plan(request)` (made here when not given); `on_step(frame, step, total, preview)` reports
+    progress; `argv` is recorded in the sidecar.
     """
+    job = job or plan(request)
     from artv_cli.engine.data.video import VideoWriter, write_sidecar
     from artv_cli.engine.hub.registry import load_model
     from artv_cli.engine.sampling.loop import SampleSettings, render
@@ -261,8 +310,8 @@ def render_video(
         frames=request.frames,
         width=job.width,
         height=job.height,
-        steps=request.steps,
-        scheduler=request.scheduler,
+        steps=job.steps,
+        scheduler=job.scheduler,
         # the user's values win; None falls back to the model's own (artv_config.json)
         guidance_text=_given(request.guidance_text, method.guidance_text),
         guidance_ref=_given(request.guidance_ref, method.guidance_ref),
@@ -291,6 +340,7 @@ def render_video(
         "model": job.ref.name,
         "model_config": asdict(method),
         "settings": asdict(settings),
+        "sampling_from": job.sampling_from,
         "fps": request.fps,
         "quality": request.quality,
         "device": str(device),

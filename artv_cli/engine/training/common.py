@@ -176,6 +176,18 @@ def apply_method_changes(model: ARTVModel, config: TrainConfig) -> None:
         method.extra["ablated"] = sorted(set(config.ablate) | set(method.extra.get("ablated", [])))
 
 
+def record_training_words(model: ARTVModel, captions: list[str]) -> None:
+    """Keep the words of the training captions with a text encoder trained from scratch, so that a render
+    can name the prompt's words the model never saw (a model built on a pretrained text encoder knows
+    more than its ART-V captions, so it records none)."""
+    from artv_cli.engine.model.config import PRESETS
+
+    if model.config.preset not in PRESETS:
+        return
+    words = {w for caption in captions for w in re.findall(r"[a-z]+", caption.lower())}
+    model.config.extra["training_words"] = sorted(words | set(model.config.extra.get("training_words", [])))
+
+
 def find_checkpoint(run: Path, resume: str) -> Path | None:
     """The checkpoint a `--resume` value names; None for `latest` in a run that has none yet."""
     if resume == "latest":

@@ -41,6 +41,7 @@ from artv_cli.engine.training.common import (  # noqa: F401 (TrainConfig and Tra
     draws,
     find_checkpoint,
     load_base,
+    record_training_words,
     versions,
     write_json,
 )
@@ -193,6 +194,8 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         )
     spec = FrameSpec(width=width, height=height, stride=config.stride, fps=config.fps)
     apply_method_changes(model, config)
+    if config.train_text_encoder:
+        record_training_words(model, [item.caption for item in catalogue.items])
     model.vae.requires_grad_(False).eval()
     model.text_encoder.requires_grad_(config.train_text_encoder).train(config.train_text_encoder)
     parts = TrainableParts(model, config.train_text_encoder, base=base_stage).train()

@@ -1,0 +1,218 @@
+"""How well a model of the synthetic world does what a person types (issue 14's protocol).
+
+Scores, with the world scorer of `artv eval --world` (no weights), on held-out test videos whose
+colour-shape-direction combinations never appear in training:
+
+- the ceiling rows (`--ceiling`): the ground-truth videos themselves (the scorer must get them right),
+  and their VAE round trip (what no sampler can win back);
+- `animate` (frame 0 of the test video as the image) and text-only `generate`, on the grammar's wording
+  (`--test`) and on people's phrasings that no training caption uses (`--people`);
+- frame 0 of `generate` alone (is the asked object drawn at all);
+- long videos (`--long 256`): the object found with its colour and shape while it should be in view,
+  the background's colour shift from frame 0, and the frozen flag of `artv eval --drift`.
+
+Run from the repository root, for example:
+
+    python bench/world_eval.py --model artv_cli/models/world64 --test world-test --people test-people \\
+        --ceiling --long 256 --out docs/bench/default-model.json
+
+`python bench/world_eval.py --report docs/bench/default-model.json` prints the tables of
+docs/default-model.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from artv_cli.engine.data.datasets import FrameSpec, decode, to_pixels
+from artv_cli.engine.evaluation.drift import DriftTracker
+from artv_cli.engine.evaluation.worldscore import WorldScorer, parse_prompt, summarise
+from artv_cli.engine.hub.registry import load_model, resolve_model
+from artv_cli.engine.sampling.loop import SampleSettings, render
+
+COLUMNS = ("colour", "shape", "direction", "speed", "background")
+
+
+def cases(folder: Path, count: int) -> list[dict]:
+    """The test videos: caption and frames (T, H, W, 3)."""
+    with open(folder / "results_synth.csv") as handle:
+        rows = list(csv.DictReader(handle))[:count]
+    size = json.loads((folder / "synth.json").read_text())["settings"]["size"]
+    return [
+        {
+            "caption": row["name"],
+            "frames": decode(
+                folder / "videos" / row["page_dir"] / f"{row['videoid']}.mp4", FrameSpec(size, size)
+            ),
+        }
+        for row in rows
+    ]
+
+
+def _video(folder: Path, row: dict) -> Path:
+    return folder / "videos" / row["page_dir"] / f"{row['videoid']}.mp4"
+
+
+def score(prompt: str, frames, clip_frames: int | None = None) -> dict:
+    scorer = WorldScorer(parse_prompt(prompt), clip_frames=clip_frames)
+    for frame in frames:
+        scorer.add(frame)
+    return {"prompt": prompt} | scorer.result()
+
+
+def settings_for(model, args, frames: int, seed: int) -> SampleSettings:
+    method = model.config
+    return SampleSettings(
+        frames=frames,
+        width=method.native_size,
+        height=method.native_size,
+        steps=args.steps or method.steps or 25,
+        scheduler=args.scheduler or method.scheduler or "ddim",
+        guidance_text=method.guidance_text if args.guidance_text is None else args.guidance_text,
+        guidance_ref=method.guidance_ref if args.guidance_ref is None else args.guidance_ref,
+        guidance_anchor=method.guidance_anchor if args.guidance_anchor is None else args.guidance_anchor,
+        noise_level=method.t_test,
+        seed=seed,
+    )
+
+
+def make(model, prompt: str, settings: SampleSettings, image=None) -> np.ndarray:
+    pixels = to_pixels(image[None]) if image is not None else None
+    return np.stack(list(render(model, prompt, settings, image=pixels)))
+
+
+def row(results: list[dict], seconds: float, videos: int) -> dict:
+    return {
+        "summary": summarise(results),
+        "seconds_per_video": round(seconds / max(1, videos), 3),
+        "videos": results,
+    }
+
+
+def run(args) -> dict:
+    torch.manual_seed(0)
+    model = load_model(resolve_model(str(args.model)), torch.device("cpu"), torch.float32)
+    report = {
+        "model": str(args.model),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "date": time.strftime("%Y-%m-%d"),
+        "sampler": {
+            k: v
+            for k, v in vars(settings_for(model, args, 16, 0)).items()
+            if k in ("steps", "scheduler", "guidance_text", "guidance_ref", "guidance_anchor", "noise_level")
+        },
+        "rows": {},
+    }
+    sets = {"grammar": cases(args.test, args.videos)}
+    if args.people:
+        sets["people"] = cases(args.people, args.videos)
+    if args.ceiling:
+        truth = sets["grammar"]
+        report["rows"]["ground truth"] = row([score(c["caption"], c["frames"]) for c in truth], 0, len(truth))
+        started, results = time.perf_counter(), []
+        with torch.inference_mode():
+            for c in truth:
+                latents = model.encode_images(to_pixels(c["frames"]))
+                results.append(score(c["caption"], model.decode_latents(latents)))
+        report["rows"]["VAE round trip"] = row(results, time.perf_counter() - started, len(truth))
+    for wording, group in sets.items():
+        for mode in args.modes:
+            started, results, firsts = time.perf_counter(), [], []
+            for number, c in enumerate(group):
+                settings = settings_for(model, args, args.frames, args.seed + number)
+                frames = make(model, c["caption"], settings, c["frames"][0] if mode == "animate" else None)
+                results.append(score(c["caption"], frames))
+                if mode == "generate":
+                    firsts.append(score(c["caption"], [frames[0], frames[0]]))
+                print(f"[{wording} {mode}] {number + 1}/{len(group)}", file=sys.stderr, end="\r")
+            report["rows"][f"{mode} ({wording})"] = row(results, time.perf_counter() - started, len(group))
+            if firsts:
+                report["rows"][f"generate frame 0 ({wording})"] = row(firsts, 0, len(group))
+            print(f"{mode} ({wording}): {report['rows'][f'{mode} ({wording})']['summary']}", file=sys.stderr)
+    if args.long:
+        for mode in args.modes:
+            started, results = time.perf_counter(), []
+            for number, c in enumerate(sets["grammar"][: args.long_videos]):
+                settings = settings_for(model, args, args.long, args.seed + number)
+                frames = make(model, c["caption"], settings, c["frames"][0] if mode == "animate" else None)
+                drift = DriftTracker()
+                for frame in frames:
+                    drift.add(frame)
+                results.append(
+                    score(c["caption"], frames, clip_frames=16) | {"frozen": drift.summary()["frozen"]}
+                )
+            long_row = row(results, time.perf_counter() - started, len(results))
+            long_row["summary"]["frozen_videos"] = sum(r["frozen"] for r in results)
+            report["rows"][f"{mode} {args.long} frames"] = long_row
+            print(f"{mode} {args.long} frames: {long_row['summary']}", file=sys.stderr)
+    return report
+
+
+def table(report: dict) -> str:
+    lines = [
+        f"model {report['model']}; sampler {report['sampler']}; {report['machine']}; {report['date']}",
+        "| row | colour | shape | direction | speed | background | slow moves | in view, right "
+        "| bg shift max | s/video |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def pct(value):
+        return "-" if value is None else f"{100 * value:.0f} %"
+
+    for name, data in report["rows"].items():
+        s = data["summary"]
+        cells = [pct(s.get(f"{c}_accuracy")) for c in COLUMNS]
+        cells += [
+            pct(s.get("slow_moving_rate")),
+            pct(s.get("identity_rate")),
+            f"{s.get('max_background_shift')}",
+        ]
+        frozen = f" ({s['frozen_videos']} frozen)" if "frozen_videos" in s else ""
+        lines.append(f"| {name}{frozen} | " + " | ".join(cells) + f" | {data['seconds_per_video']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--test", type=Path, help="held-out test set in the grammar's wording")
+    parser.add_argument("--people", type=Path, help="held-out test set in people's phrasings")
+    parser.add_argument("--videos", type=int, default=64)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--modes", nargs="+", default=["animate", "generate"])
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--scheduler", choices=["ddim", "dpm++"])
+    parser.add_argument("--guidance-text", type=float)
+    parser.add_argument("--guidance-ref", type=float)
+    parser.add_argument("--guidance-anchor", type=float)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ceiling", action="store_true")
+    parser.add_argument("--long", type=int, default=0, help="also render this many frames (drift)")
+    parser.add_argument("--long-videos", type=int, default=4)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--report", type=Path, nargs="+", help="print the tables of saved reports")
+    args = parser.parse_args()
+    if args.report:
+        for path in args.report:
+            print(table(json.loads(path.read_text())) + "\n")
+        return
+    if args.model is None or args.test is None:
+        parser.error("--model and --test are needed (or --report)")
+    report = run(args)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(table(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""A render request: settings resolved flags > model folder > built-in, recorded; unseen words named."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from artv_cli.app import app
+from artv_cli.engine.hub.registry import resolve_model
+from artv_cli.engine.model.config import ARTVConfig
+from artv_cli.engine.sampling.request import RenderRequest, sampling, unknown_words
+
+
+@pytest.fixture(scope="module")
+def recommending_model(tmp_path_factory, tiny_model):
+    """The tiny model saved with a recommended sampler and the words of its (pretend) training captions."""
+    folder = tmp_path_factory.mktemp("m") / "model"
+    tiny_model.save(folder)
+    config = ARTVConfig.load(folder)
+    config.steps, config.scheduler = 3, "dpm++"
+    config.extra["training_words"] = ["a", "red", "circle", "moves", "right"]
+    config.save(folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ({}, (3, "dpm++", "model")),
+        ({"steps": 7}, (7, "dpm++", "flags")),
+        ({"scheduler": "ddim"}, (3, "ddim", "flags")),
+        ({"fast": True}, (3, "dpm++", "fast")),
+    ],
+)
+def test_a_model_folder_recommends_its_sampler_and_flags_win(recommending_model, given, expected):
+    request = RenderRequest("a red circle", model=str(recommending_model), **given)
+    assert sampling(request, resolve_model(str(recommending_model))) == expected
+
+
+def test_without_a_recommendation_the_built_in_defaults_hold():
+    ref = resolve_model("tiny-random")
+    assert sampling(RenderRequest("x"), ref) == (25, "ddim", "built-in")
+    assert sampling(RenderRequest("x", fast=True), ref) == (12, "dpm++", "fast")
+
+
+def test_words_the_model_never_saw_are_named(recommending_model):
+    ref = resolve_model(str(recommending_model))
+    assert unknown_words("A red circle moves right!", ref) == []
+    (notice,) = unknown_words("waves crash on a beach", ref)
+    assert "'waves', 'crash', 'on', 'beach'" in notice
+    assert unknown_words("anything at all", resolve_model("tiny-random")) == []
+
+
+def test_the_cli_renders_with_the_recommendation_records_it_and_warns_of_unseen_words(
+    recommending_model, tmp_path
+):
+    out = tmp_path / "v.mp4"
+    args = ["generate", "waves crash", "--model", str(recommending_model), "--frames", "2", "--seed", "1"]
+    result = CliRunner().invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "never saw 'waves', 'crash'" in result.stderr
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["settings"]["steps"] == 3 and record["settings"]["scheduler"] == "dpm++"
+    assert record["sampling_from"] == "model"
