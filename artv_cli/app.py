@@ -30,7 +30,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("animate")(animate)
@@ -62,4 +62,7 @@ def _root(
 
 
 def main() -> None:
+    from artv_cli.console import install_signal_handlers
+
+    install_signal_handlers()
     app()

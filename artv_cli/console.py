@@ -13,6 +13,29 @@ from artv_cli.errors import ArtvError
 err = Console(stderr=True, highlight=False)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a job scheduler, `timeout`, `kill`): handled as Ctrl-C is, then exit status 143."""
+
+
+def interrupted_status(error: BaseException) -> int:
+    """The conventional exit status of an interruption: 128 + the signal's number."""
+    return 143 if isinstance(error, Terminated) else 130
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM raises `Terminated` where Ctrl-C raises KeyboardInterrupt, so every long command cleans up
+    the same way (partial files removed, the trainer's checkpoint saved); a closed stdout pipe (`| head`)
+    ends the process quietly with status 141, as Unix tools do, instead of a traceback."""
+    import signal
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
 def debug() -> bool:
     return os.environ.get("ARTV_DEBUG", "") not in ("", "0")
 
@@ -28,11 +51,11 @@ class ArtvGroup(TyperGroup):
                 raise
             _fail(error.message, error.hint or "see `artv --help`")
             sys.exit(2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as error:
             if debug():
                 raise
             err.print("interrupted: nothing half-written was left behind", soft_wrap=True)
-            sys.exit(130)
+            sys.exit(interrupted_status(error))
         except Exception as error:  # the last line of defence before a raw traceback
             # The CLI library's own ways out (help, usage errors) pass through; typer vendors its own
             # click, so they are recognised by module rather than by class.

@@ -76,9 +76,10 @@ Dtype = Annotated[DtypeName, typer.Option(help="Weights' precision; auto = fp32 
 Out = Annotated[
     Path | None,
     typer.Option(
-        "--out", "-o", help="Output .mp4 path (overwritten if it exists). (default: a new name here)"
+        "--out", "-o", help="Output .mp4 path (an existing file needs --force). (default: a new name here)"
     ),
 ]
 Quality = Annotated[float, typer.Option(help="Video quality from 1 to 10 (H.264 CRF 45 to 0).")]
 FramesDir = Annotated[Path | None, typer.Option(help="Also write every frame as PNG into this folder.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout instead of the path.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")]

@@ -32,6 +32,7 @@ def animate(
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
     out: o.Out = None,
+    force: o.Force = False,
     quality: o.Quality = 8.0,
     frames_dir: o.FramesDir = None,
     json: o.Json = False,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err
+from artv_cli.console import err, interrupted_status
 
 
 def download(
@@ -52,13 +52,13 @@ def download(
             )
         try:
             path = fetch(entry, repo=repo, revision=revision, force=force)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interruption:
             err.print(
                 f"interrupted: {entry.name} is incomplete (it does not count as downloaded); "
                 "run the same command to resume",
                 soft_wrap=True,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(interrupted_status(interruption)) from None
         results.append({"name": entry.name, "path": str(path), "bytes": size_on_disk(entry)})
     if json_out:
         print(json.dumps(results))

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from artv_cli import options as o
-from artv_cli.console import err
+from artv_cli.console import err, interrupted_status
 
 # Seconds per denoising step of one frame, measured (2-core CPU, fp32, tiny preset at 64x64, 3 branches).
 MEASURED_STEP_SECONDS = {"tiny": 0.016}
@@ -29,8 +29,23 @@ def story(
     dry_run: Annotated[
         bool, typer.Option(help="Check the storyboard and print the plan; render nothing.")
     ] = False,
+    model: o.Model = None,
+    size: o.Size = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the first segment. (default: the storyboard's)")
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Denoising steps of every segment. (default: the storyboard's, or the model's)"),
+    ] = None,
+    scheduler: o.Scheduler = None,
+    fast: o.Fast = False,
+    guidance_text: o.GuidanceText = None,
+    guidance_ref: o.GuidanceRef = None,
+    guidance_anchor: o.GuidanceAnchor = None,
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
+    force: o.Force = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Render a storyboard: segments of prompts chained into one long video (paper Sec. 4.1).
@@ -46,16 +61,38 @@ def story(
       artv story storyboards/demo.yaml -o demo.mp4
 
       artv story storyboards/keyframes.yaml -o keyframes.mp4 --resume
+
+      artv story storyboards/demo.yaml --steps 6 --seed 3 -o draft.mp4
     """
     from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
-    from artv_cli.engine.sampling.request import check_out, check_size, parse_size
+    from artv_cli.engine.sampling.request import check_out, check_size, model_config, parse_size
     from artv_cli.engine.sampling.story import work_dir
-    from artv_cli.engine.sampling.storyboard import load_storyboard, plan_segments, resolved
+    from artv_cli.engine.sampling.storyboard import (
+        apply_overrides,
+        load_storyboard,
+        plan_segments,
+        resolved,
+        yaml_keys,
+    )
     from artv_cli.errors import ArtvError
 
-    # 1. Everything that needs no model: the file, the model name, the size, the output.
+    # 1. Everything that needs no model: the file, the overrides, the model name, the size, the output.
     board = load_storyboard(file)
+    if steps is not None and steps < 1:
+        raise ArtvError(f"--steps must be at least 1 (got {steps})", "use --steps 8, for example")
+    given = dict(
+        model=model, size=size, seed=seed, steps=steps, scheduler=scheduler.value if scheduler else None
+    )
+    given |= dict(guidance_text=guidance_text, guidance_ref=guidance_ref, guidance_anchor=guidance_anchor)
+    if fast:  # the speed preset fills what the command line left open
+        given["scheduler"] = given["scheduler"] or "dpm++"
+        given["steps"] = given["steps"] or 12
+    sources = apply_overrides(board, given, yaml_keys(file))
     ref = resolve_model(board.model or DEFAULT_MODEL)
+    recommended = model_config(ref)
+    for name in ("steps", "scheduler"):  # neither command line nor storyboard: the model's recommendation
+        if sources[name] == "model default" and recommended is not None and getattr(recommended, name):
+            setattr(board, name, getattr(recommended, name))
     if board.size is not None:
         size = parse_size(str(board.size))
         check_size(*size, ref.size_multiple, ref.name)
@@ -63,12 +100,13 @@ def story(
         size = (ref.native_size, ref.native_size)
     planned = plan_segments(board, file.parent)
     target = out or Path(board.output.path)
-    check_out(target)
+    check_out(target, force or resume)  # a resumed render replaces its own partial output
     record = {
         "artv_version": _version("artv"),
         "command": "story",
         "storyboard_file": str(file),
         "storyboard": resolved(board, planned, size, ref.name),
+        "settings_from": sources,
         "frames_dir": board.output.frames_dir,
         "video": str(target),
     }
@@ -143,7 +181,7 @@ def story(
                 on_frame=on_frame,
                 on_segment=on_segment,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
         done = finished["segments"] or (_segments_done(work) if resume else 0)
         if done:
             err.print(
@@ -153,7 +191,7 @@ def story(
             )
         else:
             err.print("interrupted before the first segment was finished: nothing to keep", soft_wrap=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(interrupted_status(interruption)) from None
     seconds = time.perf_counter() - started
     err.print(
         f"wrote {total_frames} frames ({total_frames / board.fps:.1f} s of video) to {target} "

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err
+from artv_cli.console import err, interrupted_status
 
 
 class Precision(str, Enum):
@@ -266,7 +266,7 @@ def run_training(config, json_out: bool) -> None:
     try:
         with progress:
             result = train_model(config, on_event)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
         info = state["interrupted"] or {}
         if info.get("checkpoint"):
             err.print(
@@ -276,7 +276,7 @@ def run_training(config, json_out: bool) -> None:
             )
         else:
             err.print("interrupted before the first step: nothing to keep", soft_wrap=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(interrupted_status(interruption)) from None
 
     from accelerate import PartialState
 

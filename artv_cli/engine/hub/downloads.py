@@ -20,12 +20,24 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from huggingface_hub import snapshot_download
-from huggingface_hub.file_download import http_get
 
 from artv_cli.errors import ArtvError
 
 MANIFEST = ".artv-complete.json"
+
+
+def snapshot_download(*args, **kwargs):
+    """huggingface_hub's `snapshot_download`, imported on first use: `artv models` must start fast."""
+    from huggingface_hub import snapshot_download as download
+
+    return download(*args, **kwargs)
+
+
+def http_get(*args, **kwargs):
+    """huggingface_hub's resumable `http_get`, imported on first use."""
+    from huggingface_hub.file_download import http_get as get
+
+    return get(*args, **kwargs)
 
 
 def artv_home() -> Path:

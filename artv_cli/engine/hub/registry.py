@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from artv_cli.engine.model.config import CONFIG_NAME, PRESETS
 from artv_cli.errors import ArtvError
 
@@ -82,12 +80,14 @@ def resolve_model(spec: str) -> ModelRef:
     raise ArtvError(f"unknown model '{spec}'", f"give a model folder path, or one of: {names}")
 
 
-def load_model(ref: ModelRef, device: torch.device, dtype: torch.dtype, compile: bool = False):
+def load_model(ref: ModelRef, device, dtype, compile: bool = False):
     """Build or read the model and move it to the device, in eval mode.
 
     The UNets use the channels-last memory layout (faster convolutions on tensor cores and oneDNN);
     `compile` wraps both UNets in torch.compile (the first frame then pays the compile time).
     """
+    import torch  # here, not at the top: `artv models` and bad-input errors must not load it
+
     from artv_cli.engine.model.artv import ARTVModel
 
     quiet_libraries()

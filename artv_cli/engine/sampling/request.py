@@ -70,6 +70,8 @@ class RenderRequest:
     """1..10, imageio-ffmpeg's H.264 quality."""
     frames_dir: Path | None = None
     """Also write PNG frames here."""
+    force: bool = False
+    """Replace an existing output file (without it, an existing --out is refused)."""
 
     def __post_init__(self) -> None:
         for name in ("image", "out", "frames_dir"):  # a library user may pass plain strings
@@ -119,8 +121,9 @@ def default_out(prompt: str, seed: int) -> Path:
     return path
 
 
-def check_out(out: Path) -> None:
-    """The output must be an .mp4 in a folder that exists or can be made; nothing is created here."""
+def check_out(out: Path, force: bool = False) -> None:
+    """The output must be an .mp4 in a folder that exists or can be made, and new unless `force`;
+    nothing is created here."""
     if out.suffix.lower() != ".mp4":
         raise ArtvError(
             f"--out {out}: the video is written as MP4",
@@ -128,6 +131,10 @@ def check_out(out: Path) -> None:
         )
     if out.is_dir():
         raise ArtvError(f"--out {out} is a folder", f"give a file name, such as {out / 'video.mp4'}")
+    if out.exists() and not force:
+        raise ArtvError(
+            f"{out} exists; nothing was changed", "add --force to replace it, or give another --out"
+        )
     existing = out.parent.absolute()
     while not existing.exists():
         existing = existing.parent
@@ -213,7 +220,7 @@ def plan(request: RenderRequest) -> Plan:
         width = height = ref.native_size
     seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
     out = request.out or default_out(request.prompt, seed)
-    check_out(out)
+    check_out(out, request.force)
     if request.frames_dir is not None:
         from artv_cli.engine.data.video import check_frames_dir
 
@@ -232,7 +239,7 @@ def plan(request: RenderRequest) -> Plan:
 def sampling(request: RenderRequest, ref) -> tuple[int, str, str]:
     """Steps and scheduler: the user's flags, else the model folder's recommendation (`artv_config.json`,
     measured for that model), else the built-in default; `--fast` caps them at DPM-Solver++ 12 steps."""
-    recommended = _model_config(ref)
+    recommended = model_config(ref)
     steps = recommended.steps if recommended is not None else None
     scheduler = recommended.scheduler if recommended is not None else None
     source = "model" if steps is not None or scheduler is not None else "built-in"
@@ -249,7 +256,7 @@ def unknown_words(prompt: str, ref) -> list[str]:
 
     Only a model whose training recorded its captions' words (`extra["training_words"]`) can say.
     """
-    config = _model_config(ref)
+    config = model_config(ref)
     known = set(config.extra.get("training_words", [])) if config is not None else set()
     if not known:
         return []
@@ -263,7 +270,7 @@ def unknown_words(prompt: str, ref) -> list[str]:
     ]
 
 
-def _model_config(ref):
+def model_config(ref):
     """The model folder's method settings, read without loading weights; None for random presets."""
     if ref.folder is None:
         return None

@@ -1,0 +1,98 @@
+"""The command line as a Unix tool: pipes, signals, outputs never clobbered, story overrides, fast start."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from artv_cli.app import app
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red-ball.png"
+ARTV = [sys.executable, "-m", "artv_cli"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["story", "--help"], ["models"]])
+def test_output_piped_into_head_ends_quietly(args):
+    process = subprocess.Popen([*ARTV, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()  # what `| head -n 1` does
+    process.wait(timeout=60)
+    stderr = process.stderr.read().decode()
+    assert process.returncode in (0, -signal.SIGPIPE), stderr  # a shell shows -SIGPIPE as 141
+    assert "Traceback" not in stderr and "internal error" not in stderr
+
+
+def test_sigterm_stops_a_render_cleanly_with_status_143(tmp_path):
+    out = tmp_path / "a.mp4"
+    args = [*ARTV, "animate", str(EXAMPLE), "a red ball", "--model", "tiny-random", "--frames", "300"]
+    process = subprocess.Popen([*args, "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    assert "model tiny-random on" in process.stderr.readline()  # checks passed, the render starts
+    time.sleep(4)  # frames are being made and written
+    assert process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    assert process.returncode == 143
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no video, no sidecar, no .partial
+
+
+def test_an_existing_output_is_refused_unless_forced(tmp_path):
+    out = tmp_path / "out.mp4"
+    out.write_text("keep")
+    args = [
+        "generate",
+        "a red ball",
+        "--model",
+        "tiny-random",
+        "--frames",
+        "1",
+        "--steps",
+        "1",
+        "-o",
+        str(out),
+    ]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "--force" in refused.stderr and out.read_text() == "keep"
+    forced = CliRunner().invoke(app, [*args, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert out.stat().st_size > 100 and out.read_bytes()[:4] != b"keep"
+
+
+def test_story_takes_generation_options_over_the_file_and_records_which_won(tmp_path):
+    board = tmp_path / "s.yaml"
+    board.write_text(
+        "model: tiny-random\nseed: 5\nsteps: 20\nsegments:\n"
+        "  - prompt: a red circle moves right\n    frames: 2\n    steps: 30\n"
+        "  - prompt: a red circle moves left\n    frames: 2\n"
+    )
+    plan = CliRunner().invoke(app, ["story", str(board), "--steps", "2", "--seed", "9", "--dry-run"])
+    assert plan.exit_code == 0, plan.output
+    rows = [line.split() for line in plan.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [(r[4], r[5]) for r in rows] == [("9", "2"), ("10", "2")]  # seed, steps of each segment
+    out = tmp_path / "s.mp4"
+    done = CliRunner().invoke(app, ["story", str(board), "--steps", "1", "--size", "32", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert (
+        record["settings_from"]["steps"] == "command line" and record["settings_from"]["seed"] == "storyboard"
+    )
+    assert record["settings_from"]["scheduler"] == "model default" and record["storyboard"]["size"] == "32x32"
+
+
+def test_the_cli_module_loads_no_torch_and_lists_models_in_a_second():
+    found = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import artv_cli.app"], capture_output=True, text=True
+    )
+    imported = {line.split("|")[-1].strip() for line in found.stderr.splitlines() if "|" in line}
+    assert "torch" not in imported and "diffusers" not in imported and "huggingface_hub" not in imported
+    started = time.perf_counter()
+    listed = subprocess.run(
+        [*ARTV, "models"], capture_output=True, text=True, env=os.environ | {"NO_COLOR": "1"}
+    )
+    assert listed.returncode == 0 and "default" in listed.stdout
+    assert time.perf_counter() - started < 3  # under 1 s on an idle 2-core machine (docs/cli.md)
