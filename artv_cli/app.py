@@ -16,6 +16,7 @@ from artv_cli.commands.train import train
 from artv_cli.console import ArtvGroup
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     cls=ArtvGroup,
     name="artv",
     help=(

@@ -11,6 +11,7 @@ import typer
 from artv_cli.console import err
 
 data_app = typer.Typer(
+    rich_markup_mode="markdown",
     help=(
         "Datasets: generate the synthetic video world, or check a dataset folder.\n\n"
         "Examples:\n\n"

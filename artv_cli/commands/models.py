@@ -10,6 +10,7 @@ import typer
 from artv_cli.console import err
 
 models_app = typer.Typer(
+    rich_markup_mode="markdown",
     help=(
         "List built-in models, downloads and what is local; `artv models rm NAME` frees space.\n\n"
         "Examples:\n\n"

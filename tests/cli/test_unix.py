@@ -96,3 +96,8 @@ def test_the_cli_module_loads_no_torch_and_lists_models_in_a_second():
     )
     assert listed.returncode == 0 and "default" in listed.stdout
     assert time.perf_counter() - started < 3  # under 1 s on an idle 2-core machine (docs/cli.md)
+
+
+def test_help_text_flows_to_the_terminal_width():
+    wide = CliRunner().invoke(app, ["data", "synth", "--help"], env={"COLUMNS": "200"}, terminal_width=200)
+    assert "striped or checkered backgrounds, under a camera" in wide.stdout  # one sentence, one line
