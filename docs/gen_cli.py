@@ -36,6 +36,37 @@ CONVENTIONS = """## Conventions
   `HF_TOKEN` / `HF_ENDPOINT` / `HF_HUB_OFFLINE` (honoured by downloads), `NO_COLOR`.
 - **Start-up**: `artv --help`, `artv models` and every bad-input error load no torch, diffusers or
   transformers (measured by a test with `python -X importtime`).
+- **Bad input**: one line naming the problem, one with the fix, exit status 2, nothing written and nothing
+  the user had replaced. Each row is run by `tests/cli/test_cli.py` (`animate`/`generate`):
+
+| case | what it gets |
+| --- | --- |
+| missing image | `IMAGE does not exist` |
+| folder as image | `IMAGE is a folder` |
+| not an image | `IMAGE is not an image that can be read` |
+| truncated image | `cannot read image IMAGE` |
+| size | `--size 100x100: model ... takes sizes that are multiples of 16 pixels` |
+| size text | `--size 'big' is not a size` |
+| zero frames | `--frames must be at least 1` |
+| negative frames | `--frames must be at least 1` |
+| zero steps | `--steps must be at least 1` |
+| quality | `--quality must be between 1 and 10` |
+| noise level | `--noise-level must be a step from 0 to 999` |
+| unwritable out | `cannot write to FOLDER` |
+| not mp4 | `the video is written as MP4`: give a name ending in .mp4 |
+| unknown model | `unknown model 'sd99'` |
+| missing model folder | `--model ./runs/none does not exist` |
+| not a model folder | `FOLDER is not an ART-V model folder` |
+| no cuda | `no CUDA device is visible` |
+| empty prompt | `the prompt is empty` |
+| frames dir with other files | `--frames-dir FOLDER holds other files` |
+| frames dir is a file | `--frames-dir FILE is a file` |
+| existing output | `OUT exists; nothing was changed`: add --force |
+
+  Not yet covered (issue 17 stays open for them): a 10,000-character prompt (it is cut to the model's
+  token length without a word), `--frames` beyond the device's memory, a model folder with a truncated
+  weights file, a full disk while writing (ENOSPC), and a row per command for `story`, `train`, `eval`.
+
 - **Shell completion** (Typer's): `artv --install-completion` adds it to your shell's start-up file
   (bash, zsh, fish, PowerShell); `artv --show-completion` prints the script to install it yourself.
 

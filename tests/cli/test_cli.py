@@ -173,6 +173,7 @@ def write_bad_files(tmp: Path) -> None:
     data = (tmp / "good.png").read_bytes()
     (tmp / "cut.png").write_bytes(data[: len(data) // 2])
     (tmp / "a_file").write_text("x")
+    (tmp / "old.mp4").write_text("the user's own file")
 
 
 def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
@@ -207,7 +208,14 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
             "holds other files",
         ),
         "frames dir is a file": (["generate", "x", "-o", out, "--frames-dir", tmp / "a_file"], "is a file"),
+        "existing output": (["generate", "x", "-o", tmp / "old.mp4"], "exists; nothing was changed"),
     }
+
+
+def test_every_bad_input_is_in_the_cli_docs_table():
+    table = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    for case, (_, message) in bad_inputs(Path("/x")).items():
+        assert f"| {case} |" in table and message in table, case
 
 
 @pytest.mark.parametrize("case", list(bad_inputs(Path("/nonexistent"))))
