@@ -100,7 +100,8 @@ def story(
         size = (ref.native_size, ref.native_size)
     planned = plan_segments(board, file.parent)
     target = out or Path(board.output.path)
-    check_out(target, force or resume)  # a resumed render replaces its own partial output
+    partial = (work_dir(target) / "state.pt").is_file()  # an interrupted render of this target: see below
+    check_out(target, force or resume or partial)
     record = {
         "artv_version": _version("artv"),
         "command": "story",

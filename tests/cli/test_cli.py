@@ -259,6 +259,7 @@ def test_frames_dir_of_an_earlier_run_is_replaced(runner, tmp_path):
             tmp_path / "v.mp4",
             "--frames-dir",
             frames_dir,
+            "--force",  # the second run replaces the first one's video, as asked
         ]
         assert invoke(runner, args).exit_code == 0
     assert sorted(p.name for p in frames_dir.iterdir()) == ["000000.png", "000001.png"]
@@ -363,9 +364,9 @@ def test_fast_preset_uses_dpm_solver_at_12_steps_unless_told_otherwise(runner, t
     assert (settings["scheduler"], settings["steps"]) == ("dpm++", 12)
     timing = json.loads(out.with_suffix(".json").read_text())["timing"]
     assert timing["first_generated_frame_seconds"] > 0 and timing["compiled"] is False
-    told = invoke(runner, ["generate", "a ball", "--fast", "--steps", 3, "--frames", 2, "-o", out])
+    told = invoke(runner, ["generate", "a ball", "--fast", "--steps", 3, "--frames", 2, "-o", out, "--force"])
     assert told.exit_code == 0 and json.loads(out.with_suffix(".json").read_text())["settings"]["steps"] == 3
-    default = invoke(runner, ["generate", "a ball", "--frames", 1, "--steps", 1, "-o", out])
+    default = invoke(runner, ["generate", "a ball", "--frames", 1, "--steps", 1, "-o", out, "--force"])
     assert (
         default.exit_code == 0
         and json.loads(out.with_suffix(".json").read_text())["settings"]["scheduler"] == "ddim"
