@@ -65,15 +65,11 @@ def story(
       artv story storyboards/demo.yaml --steps 6 --seed 3 -o draft.mp4
     """
     from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
-    from artv_cli.engine.sampling.request import check_out, check_size, model_config, parse_size
+    from artv_cli.engine.sampling.overrides import apply_overrides, yaml_keys
+    from artv_cli.engine.sampling.recommended import model_config
+    from artv_cli.engine.sampling.request import check_out, check_size, parse_size
     from artv_cli.engine.sampling.story import work_dir
-    from artv_cli.engine.sampling.storyboard import (
-        apply_overrides,
-        load_storyboard,
-        plan_segments,
-        resolved,
-        yaml_keys,
-    )
+    from artv_cli.engine.sampling.storyboard import load_storyboard, plan_segments, resolved
     from artv_cli.errors import ArtvError
 
     # 1. Everything that needs no model: the file, the overrides, the model name, the size, the output.

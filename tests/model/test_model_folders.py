@@ -122,8 +122,15 @@ def test_from_base_folder_keeps_the_base_unet(tmp_path):
     cond = make_conditions(model)
     z_t, t = torch.randn(1, 4, 8, 8), torch.tensor(250)
     with torch.no_grad():
-        assert torch.equal(
-            model.predict_noise(z_t, t, cond), base_unet(z_t, t, encoder_hidden_states=cond.text).sample
+        # Bit-for-bit on the machine that wrote this test; on the 2026-11-25 development machine the loaded
+        # folder's UNet differs in the last bits (about 1e-5, also at the commit before the engine moved),
+        # so the folder round trip is held to float32 rounding; tests/model/test_networks.py keeps the
+        # exact invariant for the in-memory build.
+        torch.testing.assert_close(
+            model.predict_noise(z_t, t, cond),
+            base_unet(z_t, t, encoder_hidden_states=cond.text).sample,
+            rtol=0,
+            atol=1e-5,
         )
 
 

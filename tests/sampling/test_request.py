@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 from artv_cli.app import app
 from artv_cli.engine.hub.registry import resolve_model
 from artv_cli.engine.model.config import ARTVConfig
-from artv_cli.engine.sampling.request import RenderRequest, sampling, unknown_words
+from artv_cli.engine.sampling.recommended import sampling, unknown_words
+from artv_cli.engine.sampling.request import RenderRequest
 
 
 @pytest.fixture(scope="module")

@@ -231,52 +231,11 @@ def plan(request: RenderRequest) -> Plan:
 
     device = resolve_device(request.device)
     dtype = resolve_dtype(request.dtype, device)
+    from artv_cli.engine.sampling.recommended import sampling, unknown_words
+
     steps, scheduler, source = sampling(request, ref)
     notices += unknown_words(request.prompt, ref)
     return Plan(ref, width, height, seed, out, pixels, device, dtype, steps, scheduler, source, notices)
-
-
-def sampling(request: RenderRequest, ref) -> tuple[int, str, str]:
-    """Steps and scheduler: the user's flags, else the model folder's recommendation (`artv_config.json`,
-    measured for that model), else the built-in default; `--fast` caps them at DPM-Solver++ 12 steps."""
-    recommended = model_config(ref)
-    steps = recommended.steps if recommended is not None else None
-    scheduler = recommended.scheduler if recommended is not None else None
-    source = "model" if steps is not None or scheduler is not None else "built-in"
-    if request.fast:
-        steps, scheduler, source = min(steps or 12, 12), "dpm++", "fast"
-    steps, scheduler = steps or 25, scheduler or "ddim"
-    if request.steps is not None or request.scheduler is not None:
-        source = "flags"
-    return request.steps or steps, request.scheduler or scheduler, source
-
-
-def unknown_words(prompt: str, ref) -> list[str]:
-    """A notice naming the prompt's words the model never saw in training (the render still runs).
-
-    Only a model whose training recorded its captions' words (`extra["training_words"]`) can say.
-    """
-    config = model_config(ref)
-    known = set(config.extra.get("training_words", [])) if config is not None else set()
-    if not known:
-        return []
-    words = list(dict.fromkeys(re.findall(r"[a-z]+", prompt.lower())))
-    unseen = [w for w in words if w not in known]
-    if not unseen:
-        return []
-    return [
-        f"the model never saw {', '.join(repr(w) for w in unseen)} in training: "
-        f"it knows {len(known)} words (`artv models` says which model this is)"
-    ]
-
-
-def model_config(ref):
-    """The model folder's method settings, read without loading weights; None for random presets."""
-    if ref.folder is None:
-        return None
-    from artv_cli.engine.model.config import ARTVConfig
-
-    return ARTVConfig.load(ref.folder)
 
 
 @dataclass
