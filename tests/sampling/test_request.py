@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from artv_cli.app import app
 from artv_cli.engine.hub.registry import resolve_model
 from artv_cli.engine.model.config import ARTVConfig
-from artv_cli.engine.sampling.recommended import sampling, unknown_words
+from artv_cli.engine.sampling.recommended import model_config, sampling, unknown_words
 from artv_cli.engine.sampling.request import RenderRequest
 
 
@@ -35,21 +35,22 @@ def recommending_model(tmp_path_factory, tiny_model):
 )
 def test_a_model_folder_recommends_its_sampler_and_flags_win(recommending_model, given, expected):
     request = RenderRequest("a red circle", model=str(recommending_model), **given)
-    assert sampling(request, resolve_model(str(recommending_model))) == expected
+    assert sampling(request, model_config(resolve_model(str(recommending_model)))) == expected
 
 
 def test_without_a_recommendation_the_built_in_defaults_hold():
-    ref = resolve_model("tiny-random")
-    assert sampling(RenderRequest("x"), ref) == (25, "ddim", "built-in")
-    assert sampling(RenderRequest("x", fast=True), ref) == (12, "dpm++", "fast")
+    none = model_config(resolve_model("tiny-random"))  # a random preset has no folder, so no recommendation
+    assert none is None
+    assert sampling(RenderRequest("x"), none) == (25, "ddim", "built-in")
+    assert sampling(RenderRequest("x", fast=True), none) == (12, "dpm++", "fast")
 
 
 def test_words_the_model_never_saw_are_named(recommending_model):
-    ref = resolve_model(str(recommending_model))
-    assert unknown_words("A red circle moves right!", ref) == []
-    (notice,) = unknown_words("waves crash on a beach", ref)
+    config = model_config(resolve_model(str(recommending_model)))
+    assert unknown_words("A red circle moves right!", config) == []
+    (notice,) = unknown_words("waves crash on a beach", config)
     assert "'waves', 'crash', 'on', 'beach'" in notice
-    assert unknown_words("anything at all", resolve_model("tiny-random")) == []
+    assert unknown_words("anything at all", None) == []
 
 
 def test_the_cli_renders_with_the_recommendation_records_it_and_warns_of_unseen_words(

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 
-def sampling(request, ref) -> tuple[int, str, str]:
-    """Steps and scheduler: the user's flags, else the model folder's recommendation (`artv_config.json`,
-    measured for that model), else the built-in default; `--fast` caps them at DPM-Solver++ 12 steps."""
-    recommended = model_config(ref)
+def sampling(request, recommended) -> tuple[int, str, str]:
+    """Steps and scheduler: the user's flags, else the model folder's recommendation (`recommended`, its
+    `model_config`; measured for that model), else the built-in default; `--fast` caps them at DPM-Solver++
+    12 steps."""
     steps = recommended.steps if recommended is not None else None
     scheduler = recommended.scheduler if recommended is not None else None
     source = "model" if steps is not None or scheduler is not None else "built-in"
@@ -23,12 +23,11 @@ def sampling(request, ref) -> tuple[int, str, str]:
     return request.steps or steps, request.scheduler or scheduler, source
 
 
-def unknown_words(prompt: str, ref) -> list[str]:
+def unknown_words(prompt: str, config) -> list[str]:
     """A notice naming the prompt's words the model never saw in training (the render still runs).
 
     Only a model whose training recorded its captions' words (`extra["training_words"]`) can say.
     """
-    config = model_config(ref)
     known = set(config.extra.get("training_words", [])) if config is not None else set()
     if not known:
         return []
@@ -37,8 +36,8 @@ def unknown_words(prompt: str, ref) -> list[str]:
     if not unseen:
         return []
     return [
-        f"the model never saw {', '.join(repr(w) for w in unseen)} in training: "
-        f"it knows {len(known)} words (`artv models` says which model this is)"
+        f"the model never saw {', '.join(repr(w) for w in unseen)} in training "
+        f"(its captions used {len(known)} words): the video may not show them"
     ]
 
 

@@ -231,10 +231,11 @@ def plan(request: RenderRequest) -> Plan:
 
     device = resolve_device(request.device)
     dtype = resolve_dtype(request.dtype, device)
-    from artv_cli.engine.sampling.recommended import sampling, unknown_words
+    from artv_cli.engine.sampling.recommended import model_config, sampling, unknown_words
 
-    steps, scheduler, source = sampling(request, ref)
-    notices += unknown_words(request.prompt, ref)
+    config = model_config(ref)  # the folder's artv_config.json, read once; no weights
+    steps, scheduler, source = sampling(request, config)
+    notices += unknown_words(request.prompt, config)
     return Plan(ref, width, height, seed, out, pixels, device, dtype, steps, scheduler, source, notices)
 
 
