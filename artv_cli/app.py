@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from artv_cli.commands.animate import animate
+from artv_cli.commands.batch import batch
 from artv_cli.commands.data import data_app
 from artv_cli.commands.download import download
 from artv_cli.commands.eval import eval_videos
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 app.command("animate")(animate)
 app.command("generate")(generate)
+app.command("batch")(batch)
 app.add_typer(data_app, name="data")
 app.command("download")(download)
 app.add_typer(models_app, name="models")

@@ -96,6 +96,36 @@ def progress_bar():
     )
 
 
+def batch_progress():
+    """The bar of `artv batch`, on stderr: videos done/total, videos a minute, elapsed, eta."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class PerMinute(ProgressColumn):
+        def render(self, task):
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed * 60:.1f} videos/min" if speed else "-- videos/min")
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        PerMinute(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
 def _fail(message: str, hint: str) -> None:
     err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     err.print(f"  fix: {hint}", soft_wrap=True, markup=False)

@@ -102,6 +102,7 @@ def render(
     on_step: OnStep | None = None,
     reanchor: bool = False,
     transition: tuple[str, int] | None = None,
+    text_cache: dict | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the frames (H, W, 3) uint8 of a video, one at a time, as they are made.
 
@@ -113,6 +114,7 @@ def render(
     For storyboards: `reanchor` makes this call's first frame the anchor (an image given with a state
     replaces the references and, with `reanchor`, the anchor too); `transition=(previous_prompt, K)`
     blends the text embedding from the previous prompt to this one over the first K frames made.
+    `text_cache` (a dict kept by the caller) reuses the text embeddings of a prompt already seen (batch).
     """
     device = model.device
     background = (
@@ -127,7 +129,13 @@ def render(
 
     # 1. Encode the prompt, once per prompt: the prompt, and the negative (by default empty) prompt of
     #    the no-text branch.
-    text, no_text = model.encode_prompt([prompt, settings.negative_prompt]).chunk(2)
+    key = (prompt, settings.negative_prompt)
+    if text_cache is not None and key in text_cache:
+        text, no_text = text_cache[key]
+    else:
+        text, no_text = model.encode_prompt([prompt, settings.negative_prompt]).chunk(2)
+        if text_cache is not None:
+            text_cache[key] = (text, no_text)
     text_before = model.encode_prompt([transition[0]]) if transition and transition[1] > 0 else None
     made = 0  # frames made by this call (the transition counts them)
 

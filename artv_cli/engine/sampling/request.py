@@ -256,12 +256,18 @@ class RenderResult:
 
 
 def render_video(
-    request: RenderRequest, job: Plan | None = None, on_step=None, argv: list[str] | None = None
+    request: RenderRequest,
+    job: Plan | None = None,
+    on_step=None,
+    argv: list[str] | None = None,
+    model=None,
+    text_cache: dict | None = None,
 ) -> RenderResult:
     """Load the model, render frame by frame into the video (streamed), write the sidecar (STYLE 7).
 
     `job` is `plan(request)` (made here when not given); `on_step(frame, step, total, preview)` reports
-    progress; `argv` is recorded in the sidecar.
+    progress; `argv` is recorded in the sidecar. `model` (loaded by the caller for `job`'s model, device
+    and dtype) and `text_cache` let a batch load once and encode each distinct prompt once.
     """
     job = job or plan(request)
     from artv_cli.engine.data.video import VideoWriter, write_sidecar
@@ -270,7 +276,8 @@ def render_video(
 
     device, dtype = job.device, job.dtype
     started = time.perf_counter()
-    model = load_model(job.ref, device, dtype, compile=request.compile)
+    if model is None:
+        model = load_model(job.ref, device, dtype, compile=request.compile)
     load_seconds = time.perf_counter() - started
     method = model.config
     settings = SampleSettings(
@@ -293,7 +300,10 @@ def render_video(
     started = time.perf_counter()
     with VideoWriter(job.out, request.fps, request.quality, request.frames_dir) as writer:
         stamps = []  # when each generated frame was handed over: the first one carries a compile's cost
-        for frame in render(model, request.prompt, settings, image=job.pixels, on_step=on_step):
+        frames = render(
+            model, request.prompt, settings, image=job.pixels, on_step=on_step, text_cache=text_cache
+        )
+        for frame in frames:
             writer.append(frame)
             stamps.append(time.perf_counter())
     elapsed = time.perf_counter() - started

@@ -1,0 +1,184 @@
+"""`artv batch PROMPTS_FILE --out DIR`: many videos, one model load per process, resumable, spread by
+accelerate (`accelerate launch -m artv_cli batch ...`). The work is the engine's: `engine.sampling.batch`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from artv_cli import options as o
+from artv_cli.console import err
+
+
+def batch(
+    prompts: Annotated[
+        Path,
+        typer.Argument(
+            help="A .txt file (one prompt a line), or .csv / .jsonl rows with a prompt and, per video, "
+            "image (animate; relative to the file), frames, seed, negative_prompt, size, steps, scheduler, "
+            "fast, guidance_text, guidance_ref, guidance_anchor, noise_level, fps, mask_every, quality.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder of the videos, their sidecars and manifest.jsonl.", show_default=False
+        ),
+    ],
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish a batch begun in --out: skip the videos it has.")
+    ] = False,
+    negative_prompt: o.NegativePrompt = "",
+    model: o.Model = None,
+    frames: o.Frames = 16,
+    fps: o.Fps = 8.0,
+    size: o.Size = None,
+    steps: o.Steps = None,
+    scheduler: o.Scheduler = None,
+    fast: o.Fast = False,
+    mask_every: o.MaskEvery = 1,
+    compile: o.Compile = False,
+    seed: Annotated[
+        int, typer.Option(help="Base seed: a row without its own seed gets base + its row number (from 0).")
+    ] = 0,
+    guidance_text: o.GuidanceText = None,
+    guidance_ref: o.GuidanceRef = None,
+    guidance_anchor: o.GuidanceAnchor = None,
+    noise_level: o.NoiseLevel = None,
+    device: o.Device = "auto",
+    dtype: o.Dtype = o.DtypeName.auto,
+    quality: o.Quality = 8.0,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a summary as JSON on stdout instead of the manifest's path.")
+    ] = False,
+) -> None:
+    """Render every row of a prompts file into a folder: one model load, rows shared over processes.
+
+    Video k is named `NNNNN-prompt.mp4` and seeded base + k (unless its row gives a seed), whatever the
+    number of processes; `manifest.jsonl` records each finished video, and `--resume` renders the rest
+    after an interruption. Several GPUs or machines: run it under `accelerate launch` (docs/batch.md).
+
+    Examples:
+
+      artv batch storyboards/world-prompts.txt --out batch/ --fast
+
+      artv batch batch/prompts.csv --out batch/ --resume
+
+      accelerate launch --num_processes 4 -m artv_cli batch prompts.txt --out batch/
+    """
+    from dataclasses import replace
+
+    from artv_cli.commands.render_common import request_from_cli
+    from artv_cli.engine.sampling import batch as engine
+
+    values = dict(locals())
+    for key in ("prompts", "resume", "json_out", "engine", "replace", "request_from_cli"):
+        values.pop(key)
+    values.update(prompt="", out=None, seed=None)
+    defaults = request_from_cli(values)
+
+    # 1. Every check that needs no model, in every process (each must know the rows), before any work.
+    rows = engine.read_rows(prompts, defaults, base_seed=seed)
+    record = engine.fingerprint(prompts, defaults, seed)
+    resuming = engine.check_folder(out, record, resume)
+    from artv_cli.engine.sampling.request import plan
+
+    first = plan(replace(rows[0].request, out=out / engine.video_name(rows[0]), force=True))
+    import torch
+    from accelerate import PartialState
+
+    # accelerate picks its multi-CPU (gloo) mode only when told to use the CPU (as the trainer does).
+    state = PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
+    if state.num_processes > 1 and device == "auto" and state.device.type != "cpu":
+        device = str(state.device)  # each process its own GPU
+    if state.is_main_process and not resuming:
+        out.mkdir(parents=True, exist_ok=True)
+        partial = out / ".batch.json.partial"
+        partial.write_text(json.dumps(record, indent=2) + "\n")
+        partial.replace(out / "batch.json")
+    state.wait_for_everyone()
+
+    # 2. This process's share of what is not done yet, and the model, loaded once.
+    done = engine.read_manifest(out)
+    mine = engine.my_rows(rows, done, state.process_index, state.num_processes)
+    if state.is_main_process:
+        left = len(rows) - len(done)
+        err.print(
+            f"{len(rows)} videos in {prompts}: {len(done)} done, {left} to render "
+            f"over {state.num_processes} process{'es' if state.num_processes > 1 else ''} "
+            f"(model {first.ref.name} on {device if device != 'auto' else first.device})",
+            soft_wrap=True,
+        )
+    from artv_cli.engine.hub.devices import resolve_device, resolve_dtype
+    from artv_cli.engine.hub.registry import load_model
+
+    torch_device = resolve_device(device)
+    model = load_model(first.ref, torch_device, resolve_dtype(defaults.dtype, torch_device), compile=compile)
+    rows = [replace(row, request=replace(row.request, device=device)) for row in rows]
+    mine = [replace(row, request=replace(row.request, device=device)) for row in mine]
+
+    # 3. Render; the main process shows one bar for the whole set, read from the shared manifest.
+    started = time.perf_counter()
+    try:
+        _render(state, engine, rows, done, mine, out, model)
+    except KeyboardInterrupt as interruption:  # Ctrl-C or SIGTERM: the video in flight is removed
+        from artv_cli.console import interrupted_status
+
+        if state.is_main_process:
+            err.print(
+                f"interrupted: {len(engine.read_manifest(out))}/{len(rows)} videos done, none half-written; "
+                "continue with the same command plus --resume",
+                soft_wrap=True,
+            )
+        raise typer.Exit(interrupted_status(interruption)) from None
+    if not state.is_main_process:
+        return
+
+    # 4. The summary.
+    finished = engine.read_manifest(out)
+    seconds = time.perf_counter() - started
+    made = len(finished) - len(done)
+    rate = made / seconds * 60 if seconds > 0 else 0.0
+    err.print(
+        f"rendered {made} videos in {seconds:.1f} s ({rate:.1f} videos/min); {len(finished)}/{len(rows)} done",
+        soft_wrap=True,
+    )
+    manifest = out / "manifest.jsonl"
+    if json_out:
+        print(json.dumps({"out": str(out), "manifest": str(manifest), "videos": len(rows),
+                          "done": len(finished), "rendered": made, "seconds": round(seconds, 3),
+                          "processes": state.num_processes}))  # fmt: skip
+    else:
+        print(manifest)
+
+
+def _render(state, engine, rows, done, mine, out, model) -> None:
+    """This process's rows, then a wait for the others; the main process's bar counts the manifest's
+    lines, which every process appends to."""
+    if not state.is_main_process:
+        engine.render_rows(mine, out, model, argv=sys.argv[1:])
+        state.wait_for_everyone()
+        return
+    from artv_cli.console import batch_progress
+
+    with batch_progress() as progress:
+        task = progress.add_task("videos", total=len(rows), completed=len(done))
+        seen = [time.monotonic()]
+
+        def refresh(*_args) -> None:
+            if time.monotonic() - seen[0] > 0.5:
+                seen[0] = time.monotonic()
+                progress.update(task, completed=len(engine.read_manifest(out)))
+
+        def on_video(row, seconds) -> None:
+            progress.update(task, completed=len(engine.read_manifest(out)))
+
+        engine.render_rows(mine, out, model, argv=sys.argv[1:], on_video=on_video, on_step=refresh)
+        state.wait_for_everyone()
+        progress.update(task, completed=len(engine.read_manifest(out)))

@@ -1,0 +1,298 @@
+"""Many videos from a prompts file: rows read and checked up front, shared over processes, resumable.
+
+A batch is a folder: `batch.json` (which prompts file, its checksum and the shared options: what makes
+the batch itself), the videos and their sidecars, and `manifest.jsonl`, one line per finished video,
+appended only after the video and its sidecar are in place. Video k's seed and file name depend only on
+the file, k and the base seed, never on how many processes render, so one process and N processes write
+the same files. Processes (accelerate's `PartialState`: `accelerate launch -m artv_cli batch ...`)
+take every N-th of the rows not yet in the manifest; each renders through the one-video path
+(`request.render_video`) with the model loaded once and each distinct prompt encoded once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from artv_cli.engine.sampling.request import RenderRequest
+from artv_cli.errors import ArtvError
+
+FORMATS = (".txt", ".csv", ".jsonl")
+ROW_KEYS = {
+    "prompt": str,
+    "image": Path,
+    "negative_prompt": str,
+    "frames": int,
+    "seed": int,
+    "fps": float,
+    "size": str,
+    "steps": int,
+    "scheduler": str,
+    "fast": bool,
+    "mask_every": int,
+    "guidance_text": float,
+    "guidance_ref": float,
+    "guidance_anchor": float,
+    "noise_level": int,
+    "quality": float,
+}
+"""What a row may set: the prompt, the image (animate), and any per-video generation option."""
+SHARED_ONLY = ("model", "device", "dtype", "compile")
+"""Options of the whole batch (one model per process), not of a row."""
+MAX_REPORTED = 20
+"""Bad rows listed in one error; the count says how many more."""
+
+
+@dataclass
+class BatchRow:
+    """One video of a batch: its number k (0-based), the file's line, and its render request."""
+
+    index: int
+    line: int
+    request: RenderRequest
+
+
+def _convert(key: str, value, kind):
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "y", "on"):
+            return True
+        if text in ("0", "false", "no", "n", "off", ""):
+            return False
+        raise ValueError(f"{key} must be true or false, not {value!r}")
+    if kind is Path:
+        return Path(str(value))
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ValueError(f"{key} must be a number, not {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} must be a number, not {value!r}") from None
+        if kind is int:
+            if number != int(number):
+                raise ValueError(f"{key} must be a whole number, not {value!r}")
+            return int(number)
+        return number
+    return str(value)
+
+
+def _raw_rows(path: Path) -> list[tuple[int, dict | str]]:
+    """(line, fields) of each row of the file; a parse problem is raised as a ValueError with its line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ArtvError(f"{path} is not UTF-8 text", "save the prompts file as UTF-8") from None
+    suffix = path.suffix.lower()
+    rows: list[tuple[int, dict | str]] = []
+    if suffix == ".txt":
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                rows.append((number, {"prompt": line.strip()}))
+    elif suffix == ".jsonl":
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as error:
+                value = f"not JSON ({error.msg}, column {error.colno})"
+            if isinstance(value, str) and not line.lstrip().startswith('"'):
+                rows.append((number, value))  # the parse problem, reported with the others
+            elif isinstance(value, str):
+                rows.append((number, {"prompt": value}))
+            elif isinstance(value, dict):
+                rows.append((number, value))
+            else:
+                rows.append((number, "a row must be a JSON object with a prompt, or a string"))
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        header = [name.strip() for name in reader.fieldnames or []]
+        if "prompt" not in header:
+            raise ArtvError(
+                f"{path}:1: the CSV header has no prompt column (it has: {', '.join(header) or 'nothing'})",
+                "start the file with a header line such as: prompt,seed,frames",
+            )
+        reader.fieldnames = header
+        start = 2
+        for record in reader:
+            values = {k: v for k, v in record.items() if k is not None and v not in (None, "")}
+            if None in record:
+                rows.append((start, f"{len(record[None])} more fields than the header has"))
+            elif values:
+                rows.append((start, values))
+            start = reader.line_num + 1
+    return rows
+
+
+def read_rows(path: Path, defaults: RenderRequest, base_seed: int = 0) -> list[BatchRow]:
+    """Every row of a .txt, .csv or .jsonl prompts file as a checked request; all bad rows reported at
+    once as FILE:LINE before any model loads."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise ArtvError(
+            f"{path}: a prompts file is .txt (one prompt a line), .csv or .jsonl",
+            "rename it with one of those endings, or convert it",
+        )
+    if not path.is_file():
+        raise ArtvError(f"{path} does not exist or is not a file", "give the path of a prompts file")
+    problems, rows = [], []
+    for line, raw in _raw_rows(path):
+        try:
+            if isinstance(raw, str):
+                raise ValueError(raw)
+            rows.append(_row(path, line, raw, len(rows), defaults, base_seed))
+        except (ValueError, ArtvError) as error:
+            message = error.message if isinstance(error, ArtvError) else str(error)
+            problems.append(f"{path}:{line}: {message}")
+    if problems:
+        more = len(problems) - MAX_REPORTED
+        listed = "\n".join(problems[:MAX_REPORTED]) + (f"\n... and {more} more" if more > 0 else "")
+        raise ArtvError(
+            f"{len(problems)} bad row{'s' if len(problems) > 1 else ''} in the prompts file:\n{listed}",
+            "fix those rows (nothing was rendered)",
+        )
+    if not rows:
+        raise ArtvError(f"{path} has no prompts", "write one prompt a line (or rows with a prompt column)")
+    return rows
+
+
+def _row(path: Path, line: int, raw: dict, index: int, defaults: RenderRequest, base_seed: int) -> BatchRow:
+    from artv_cli.engine.data.images import load_image
+    from artv_cli.engine.sampling.request import check_numbers, parse_size
+
+    unknown = sorted(set(raw) - set(ROW_KEYS))
+    if unknown:
+        allowed = ", ".join(ROW_KEYS)
+        raise ValueError(f"unknown column {', '.join(map(repr, unknown))} (a row may set: {allowed})")
+    values = {key: _convert(key, value, ROW_KEYS[key]) for key, value in raw.items()}
+    if not str(values.get("prompt", "")).strip():
+        raise ValueError("the prompt is empty")
+    if "image" in values and not values["image"].is_absolute():
+        values["image"] = path.parent / values["image"]  # relative to the prompts file, not the shell
+    if values.get("scheduler") not in (None, "ddim", "dpm++"):
+        raise ValueError(f"scheduler must be ddim or dpm++, not {values['scheduler']!r}")
+    values.setdefault("seed", base_seed + index)
+    request = replace(defaults, **values)
+    check_numbers(request)
+    if request.size is not None:
+        parse_size(request.size)
+    if request.image is not None:
+        load_image(request.image)  # missing, unreadable or not an image: reported with the row
+    return BatchRow(index, line, request)
+
+
+def video_name(row: BatchRow) -> str:
+    """`00007-a-red-circle-moves-right.mp4`: the row's number and its prompt; never the process's."""
+    slug = re.sub(r"[^a-z0-9]+", "-", row.request.prompt.lower()).strip("-")[:40] or "video"
+    return f"{row.index:05d}-{slug}.mp4"
+
+
+def fingerprint(path: Path, defaults: RenderRequest, base_seed: int) -> dict:
+    """What makes a batch itself: the prompts file's bytes and the options shared by its rows."""
+    shared = {k: v for k, v in asdict(defaults).items() if k not in ("prompt", "out", "force", "frames_dir")}
+    return {
+        "prompts": str(path),
+        "prompts_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "base_seed": base_seed,
+        "options": json.loads(json.dumps(shared, default=str)),
+    }
+
+
+def check_folder(out: Path, batch: dict, resume: bool) -> bool:
+    """Whether `out` holds this batch already (resume), after refusing another batch or an unasked
+    resume; nothing is written here."""
+    if out.exists() and not out.is_dir():
+        raise ArtvError(f"--out {out} is a file", "give a folder for the batch's videos")
+    record = out / "batch.json"
+    if not record.exists():
+        return False
+    try:
+        held = json.loads(record.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise ArtvError(f"{record} cannot be read", "give another --out, or delete that folder") from None
+    same = {k: held.get(k) for k in batch if k != "prompts"} == {
+        k: v for k, v in batch.items() if k != "prompts"
+    }
+    if not same:
+        raise ArtvError(
+            f"{out} holds another batch (of {held.get('prompts')}, or other options)",
+            "give another --out (a batch's options and prompts cannot change halfway)",
+        )
+    if not resume:
+        raise ArtvError(
+            f"{out} holds this batch already ({len(read_manifest(out))} videos done)",
+            "add --resume to render the rest, or give another --out",
+        )
+    return True
+
+
+def read_manifest(out: Path) -> dict[int, dict]:
+    """Finished videos by row number (a torn last line, from a killed process, is ignored)."""
+    done = {}
+    path = out / "manifest.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+                done[int(entry["index"])] = entry
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+    return done
+
+
+def append_manifest(out: Path, entry: dict) -> None:
+    """One line, one write, under an exclusive lock: lines of several processes never interleave."""
+    import fcntl
+
+    data = (json.dumps(entry) + "\n").encode()
+    fd = os.open(out / "manifest.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def my_rows(rows: list[BatchRow], done: dict, process_index: int, processes: int) -> list[BatchRow]:
+    """This process's share: every N-th of the rows not yet done (the same list in every process)."""
+    return [row for row in rows if row.index not in done][process_index::processes]
+
+
+def render_rows(rows, out: Path, model, argv=None, on_video=None, on_step=None) -> None:
+    """Render these rows one after the other with one loaded model; each finished video is recorded in
+    the manifest after its file and sidecar are in place. `on_video(row, seconds)` after each."""
+    from artv_cli.engine.sampling.request import plan, render_video
+
+    text_cache: dict = {}
+    for row in rows:
+        request = replace(row.request, out=out / video_name(row), force=True)  # not in the manifest: redo
+        job = plan(request)
+        started = time.perf_counter()
+        result = render_video(request, job, on_step=on_step, argv=argv, model=model, text_cache=text_cache)
+        seconds = round(time.perf_counter() - started, 3)
+        append_manifest(
+            out,
+            {
+                "index": row.index,
+                "line": row.line,
+                "prompt": request.prompt,
+                "image": str(request.image) if request.image else None,
+                "seed": job.seed,
+                "file": result.video.name,
+                "sidecar": result.sidecar.name,
+                "seconds": seconds,
+            },
+        )
+        if on_video is not None:
+            on_video(row, seconds)
