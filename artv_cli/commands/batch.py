@@ -13,6 +13,7 @@ import typer
 
 from artv_cli import options as o
 from artv_cli.console import err
+from artv_cli.errors import ArtvError
 
 
 def batch(
@@ -34,6 +35,12 @@ def batch(
     resume: Annotated[
         bool, typer.Option("--resume", help="Finish a batch begun in --out: skip the videos it has.")
     ] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            help="Videos of the same settings that advance together, one forward for all (memory allowing)."
+        ),
+    ] = 1,
     negative_prompt: o.NegativePrompt = "",
     model: o.Model = None,
     frames: o.Frames = 16,
@@ -78,12 +85,16 @@ def batch(
     from artv_cli.engine.sampling import batch as engine
 
     values = dict(locals())
-    for key in ("prompts", "resume", "json_out", "engine", "replace", "request_from_cli"):
+    for key in ("prompts", "resume", "json_out", "batch_size", "engine", "replace", "request_from_cli"):
         values.pop(key)
     values.update(prompt="", out=None, seed=None)
     defaults = request_from_cli(values)
 
     # 1. Every check that needs no model, in every process (each must know the rows), before any work.
+    if batch_size < 1:
+        raise ArtvError(
+            f"--batch-size must be at least 1 (got {batch_size})", "use --batch-size 4, for example"
+        )
     rows = engine.read_rows(prompts, defaults, base_seed=seed)
     record = engine.fingerprint(prompts, defaults, seed)
     resuming = engine.check_folder(out, record, resume)
@@ -126,7 +137,7 @@ def batch(
     # 3. Render; the main process shows one bar for the whole set, read from the shared manifest.
     started = time.perf_counter()
     try:
-        _render(state, engine, rows, done, mine, out, model)
+        _render(state, engine, rows, done, mine, out, model, batch_size)
     except KeyboardInterrupt as interruption:  # Ctrl-C or SIGTERM: the video in flight is removed
         from artv_cli.console import interrupted_status
 
@@ -146,7 +157,8 @@ def batch(
     made = len(finished) - len(done)
     rate = made / seconds * 60 if seconds > 0 else 0.0
     err.print(
-        f"rendered {made} videos in {seconds:.1f} s ({rate:.1f} videos/min); {len(finished)}/{len(rows)} done",
+        f"rendered {made} videos in {seconds:.1f} s ({rate:.1f} videos/min); "
+        f"{len(finished)}/{len(rows)} done",
         soft_wrap=True,
     )
     manifest = out / "manifest.jsonl"
@@ -158,11 +170,11 @@ def batch(
         print(manifest)
 
 
-def _render(state, engine, rows, done, mine, out, model) -> None:
+def _render(state, engine, rows, done, mine, out, model, batch_size) -> None:
     """This process's rows, then a wait for the others; the main process's bar counts the manifest's
     lines, which every process appends to."""
     if not state.is_main_process:
-        engine.render_rows(mine, out, model, argv=sys.argv[1:])
+        engine.render_rows(mine, out, model, argv=sys.argv[1:], batch_size=batch_size)
         state.wait_for_everyone()
         return
     from artv_cli.console import batch_progress
@@ -179,6 +191,8 @@ def _render(state, engine, rows, done, mine, out, model) -> None:
         def on_video(row, seconds) -> None:
             progress.update(task, completed=len(engine.read_manifest(out)))
 
-        engine.render_rows(mine, out, model, argv=sys.argv[1:], on_video=on_video, on_step=refresh)
+        engine.render_rows(
+            mine, out, model, argv=sys.argv[1:], on_video=on_video, on_step=refresh, batch_size=batch_size
+        )
         state.wait_for_everyone()
         progress.update(task, completed=len(engine.read_manifest(out)))

@@ -205,3 +205,17 @@ def test_the_model_loads_once_and_each_distinct_prompt_is_encoded_once(tmp_path,
     assert result.exit_code == 0, result.output
     assert len(loads) == 1
     assert sorted(encodes) == [("other prompt", ""), ("same prompt", "")]
+
+
+def test_batch_size_groups_rows_of_the_same_settings_and_says_so_in_the_sidecar(tmp_path):
+    prompts = tmp_path / "p.csv"
+    prompts.write_text("prompt,frames\none,2\ntwo,2\nthree,3\nfour,2\n")
+    result = run(prompts, "--out", tmp_path / "out", *QUICK, "--batch-size", "4")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    entries = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [e["index"] for e in entries] == [0, 1, 2, 3]
+    grouped = [json.loads((out / e["sidecar"]).read_text()).get("batched_with") for e in entries]
+    assert grouped == [2, 2, None, None]  # row 2 has other frames: it breaks the run; row 3 is alone
+    refused = run(prompts, "--out", tmp_path / "other", *QUICK, "--batch-size", "0")
+    assert refused.exit_code == 2 and "--batch-size must be at least 1" in refused.stderr

@@ -53,3 +53,12 @@ def test_ablation_benchmark_trains_scores_and_tabulates(synth_data, tmp_path, mo
     run_script("ablation.py", ["--report", str(out)], monkeypatch)
     table = capsys.readouterr().out
     assert "| full |" in table and "| no-mask |" in table and "| 200 |" in table
+
+
+def test_batch_benchmark_reports_videos_per_minute_against_batch_1(tmp_path, monkeypatch):
+    out = tmp_path / "batch.json"
+    args = ["--videos", "3", "--frames", "2", "--steps", "1", "--batch-sizes", "1,3", "--out", str(out)]
+    run_script("batch.py", args, monkeypatch)
+    report = json.loads(out.read_text())
+    assert [r["batch_size"] for r in report["results"]] == [1, 3]
+    assert report["results"][0]["vs_batch_1"] == 1.0 and report["results"][1]["videos_per_min"] > 0

@@ -269,30 +269,102 @@ def my_rows(rows: list[BatchRow], done: dict, process_index: int, processes: int
     return [row for row in rows if row.index not in done][process_index::processes]
 
 
-def render_rows(rows, out: Path, model, argv=None, on_video=None, on_step=None) -> None:
-    """Render these rows one after the other with one loaded model; each finished video is recorded in
-    the manifest after its file and sidecar are in place. `on_video(row, seconds)` after each."""
+def render_rows(rows, out: Path, model, argv=None, on_video=None, on_step=None, batch_size: int = 1) -> None:
+    """Render these rows with one loaded model; each finished video is recorded in the manifest after
+    its file and sidecar are in place. `on_video(row, seconds)` after each. With `batch_size` > 1, runs of
+    consecutive rows that share their settings advance together (`many.render_many`)."""
     from artv_cli.engine.sampling.request import plan, render_video
 
     text_cache: dict = {}
-    for row in rows:
-        request = replace(row.request, out=out / video_name(row), force=True)  # not in the manifest: redo
-        job = plan(request)
+
+    def jobs():  # planned one at a time: a long batch never holds more than a group's images
+        for row in rows:
+            request = replace(row.request, out=out / video_name(row), force=True)  # not in the manifest: redo
+            yield row, request, plan(request)
+
+    for group in _groups(jobs(), model, batch_size):
         started = time.perf_counter()
-        result = render_video(request, job, on_step=on_step, argv=argv, model=model, text_cache=text_cache)
-        seconds = round(time.perf_counter() - started, 3)
-        append_manifest(
-            out,
-            {
-                "index": row.index,
-                "line": row.line,
-                "prompt": request.prompt,
-                "image": str(request.image) if request.image else None,
-                "seed": job.seed,
-                "file": result.video.name,
-                "sidecar": result.sidecar.name,
-                "seconds": seconds,
-            },
+        if len(group) == 1:
+            row, request, job = group[0]
+            render_video(request, job, on_step=on_step, argv=argv, model=model, text_cache=text_cache)
+        else:
+            _render_group(group, model, argv, text_cache, on_step)
+        seconds = round((time.perf_counter() - started) / len(group), 3)
+        for row, request, job in group:
+            append_manifest(
+                out,
+                {
+                    "index": row.index,
+                    "line": row.line,
+                    "prompt": request.prompt,
+                    "image": str(request.image) if request.image else None,
+                    "seed": job.seed,
+                    "file": job.out.name,
+                    "sidecar": job.out.with_suffix(".json").name,
+                    "seconds": seconds,
+                },
+            )
+            if on_video is not None:
+                on_video(row, seconds)
+
+
+def _groups(jobs, model, batch_size: int):
+    """Consecutive rows whose frame loops are the same (settings, size, mode), at most batch_size each."""
+    from artv_cli.engine.sampling.request import sample_settings
+
+    def key(item):
+        _, request, job = item
+        settings = replace(sample_settings(request, job, model.config), seed=0, negative_prompt="")
+        return (settings, job.pixels is None, request.fps, request.quality, request.frames_dir)
+
+    group: list = []
+    for item in jobs:
+        if group and (len(group) == batch_size or key(group[0]) != key(item)):
+            yield group
+            group = []
+        group.append(item)
+    if group:
+        yield group
+
+
+def _render_group(group: list, model, argv, text_cache: dict, on_step) -> None:
+    """Several videos of the same settings in one frame loop, each into its own file and sidecar."""
+    from contextlib import ExitStack
+
+    import torch
+
+    from artv_cli.engine.data.video import VideoWriter, write_sidecar
+    from artv_cli.engine.sampling.many import render_many
+    from artv_cli.engine.sampling.request import sample_settings, sidecar_record
+
+    first_request, first_job = group[0][1], group[0][2]
+    settings = sample_settings(first_request, first_job, model.config)
+    images = None if first_job.pixels is None else torch.cat([job.pixels for _, _, job in group])
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        writers = [
+            stack.enter_context(VideoWriter(job.out, request.fps, request.quality, request.frames_dir))
+            for _, request, job in group
+        ]
+        stamps = []
+        frames = render_many(
+            model,
+            [request.prompt for _, request, _ in group],
+            settings,
+            seeds=[job.seed for _, _, job in group],
+            negative_prompts=[request.negative_prompt for _, request, _ in group],
+            images=images,
+            text_cache=text_cache,
+            on_step=on_step,
         )
-        if on_video is not None:
-            on_video(row, seconds)
+        for frame in frames:
+            for writer, image in zip(writers, frame, strict=True):
+                writer.append(image)
+            stamps.append(time.perf_counter())
+    elapsed = time.perf_counter() - started
+    made = first_request.frames - (1 if images is not None else 0)
+    for _, request, job in group:
+        own = replace(settings, seed=job.seed, negative_prompt=request.negative_prompt)
+        record = sidecar_record(request, job, own, model.config, (0.0, elapsed, stamps, started, made), argv)
+        record["batched_with"] = len(group)  # videos that shared the forward passes
+        write_sidecar(job.out.with_suffix(".json"), record)

@@ -272,7 +272,7 @@ def render_video(
     job = job or plan(request)
     from artv_cli.engine.data.video import VideoWriter, write_sidecar
     from artv_cli.engine.hub.registry import load_model
-    from artv_cli.engine.sampling.loop import SampleSettings, render
+    from artv_cli.engine.sampling.loop import render
 
     device, dtype = job.device, job.dtype
     started = time.perf_counter()
@@ -280,7 +280,42 @@ def render_video(
         model = load_model(job.ref, device, dtype, compile=request.compile)
     load_seconds = time.perf_counter() - started
     method = model.config
-    settings = SampleSettings(
+    settings = sample_settings(request, job, method)
+
+    made = request.frames - (1 if job.pixels is not None else 0)  # frame 0 of an animation is the image
+    started = time.perf_counter()
+    with VideoWriter(job.out, request.fps, request.quality, request.frames_dir) as writer:
+        stamps = []  # when each generated frame was handed over: the first one carries a compile's cost
+        frames = render(
+            model, request.prompt, settings, image=job.pixels, on_step=on_step, text_cache=text_cache
+        )
+        for frame in frames:
+            writer.append(frame)
+            stamps.append(time.perf_counter())
+    elapsed = time.perf_counter() - started
+
+    timing = (load_seconds, elapsed, stamps, started, made)
+    record = sidecar_record(request, job, settings, method, timing, argv)
+    sidecar = write_sidecar(job.out.with_suffix(".json"), record)
+    return RenderResult(
+        video=job.out,
+        sidecar=sidecar,
+        frames=writer.count,
+        width=job.width,
+        height=job.height,
+        fps=request.fps,
+        seed=job.seed,
+        frames_dir=record["frames_dir"],
+        seconds=round(elapsed, 3),
+        record=record,
+    )
+
+
+def sample_settings(request: RenderRequest, job: Plan, method):
+    """The frame loop's settings of a planned request; `method` is the model's ARTVConfig (its defaults)."""
+    from artv_cli.engine.sampling.loop import SampleSettings
+
+    return SampleSettings(
         frames=request.frames,
         width=job.width,
         height=job.height,
@@ -296,19 +331,13 @@ def render_video(
         mask_every=request.mask_every,
     )
 
-    made = request.frames - (1 if job.pixels is not None else 0)  # frame 0 of an animation is the image
-    started = time.perf_counter()
-    with VideoWriter(job.out, request.fps, request.quality, request.frames_dir) as writer:
-        stamps = []  # when each generated frame was handed over: the first one carries a compile's cost
-        frames = render(
-            model, request.prompt, settings, image=job.pixels, on_step=on_step, text_cache=text_cache
-        )
-        for frame in frames:
-            writer.append(frame)
-            stamps.append(time.perf_counter())
-    elapsed = time.perf_counter() - started
 
-    record = {
+def sidecar_record(request: RenderRequest, job: Plan, settings, method, timing: tuple, argv=None) -> dict:
+    """What the sidecar says about a render; `timing` is (load seconds, render seconds, when each frame
+    was handed over, when rendering started, frames made)."""
+    load_seconds, elapsed, stamps, started, made = timing
+    device, dtype = job.device, job.dtype
+    return {
         "artv_version": __version__,
         "command": "animate" if job.pixels is not None else "generate",
         "argv": list(argv or []),
@@ -337,19 +366,6 @@ def render_video(
         | {"python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    sidecar = write_sidecar(job.out.with_suffix(".json"), record)
-    return RenderResult(
-        video=job.out,
-        sidecar=sidecar,
-        frames=writer.count,
-        width=job.width,
-        height=job.height,
-        fps=request.fps,
-        seed=job.seed,
-        frames_dir=record["frames_dir"],
-        seconds=round(elapsed, 3),
-        record=record,
-    )
 
 
 def _given(value, default):

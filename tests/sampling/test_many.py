@@ -1,0 +1,33 @@
+"""Several videos in one frame loop (`render_many`) make the videos `render` makes alone, to one level."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from artv_cli.engine.data.images import load_image
+from artv_cli.engine.sampling.loop import SampleSettings, render
+from artv_cli.engine.sampling.many import render_many
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red-ball.png"
+
+
+@pytest.mark.parametrize("animate", [False, True])
+def test_videos_advanced_together_match_each_video_made_alone(tiny_model, animate):
+    settings = SampleSettings(frames=4, width=64, height=64, steps=3, scheduler="dpm++")
+    prompts, seeds, negatives = ["a red ball", "a blue box", "a red ball"], [3, 4, 5], ["", "blur", ""]
+    image = load_image(EXAMPLE).fitted(64, 64) if animate else None
+    images = image.repeat(3, 1, 1, 1) if animate else None
+    cache: dict = {}
+    together = list(render_many(tiny_model, prompts, settings, seeds, negatives, images, text_cache=cache))
+    assert len(together) == 4 and all(len(frame) == 3 for frame in together)
+    assert len(cache) == 2  # (prompt, negative) pairs: "a red ball" twice is encoded once
+    for v in range(3):
+        own = replace(settings, seed=seeds[v], negative_prompt=negatives[v])
+        alone = list(render(tiny_model, prompts[v], own, image=image))
+        worst = max(
+            int(np.abs(a.astype(int) - b[v].astype(int)).max()) for a, b in zip(alone, together, strict=True)
+        )
+        assert worst <= 1, (v, worst)  # float rounding of larger products, not another video
+    assert not np.array_equal(together[-1][0], together[-1][2])  # same prompt, other seed: another video
