@@ -219,3 +219,14 @@ def test_batch_size_groups_rows_of_the_same_settings_and_says_so_in_the_sidecar(
     assert grouped == [2, 2, None, None]  # row 2 has other frames: it breaks the run; row 3 is alone
     refused = run(prompts, "--out", tmp_path / "other", *QUICK, "--batch-size", "0")
     assert refused.exit_code == 2 and "--batch-size must be at least 1" in refused.stderr
+
+
+def test_the_docs_example_file_mixes_animated_and_text_only_rows(tmp_path):
+    example = EXAMPLE.parent / "batch.csv"
+    result = run(example, "--out", tmp_path / "out", *QUICK, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["videos"] == summary["done"] == summary["rendered"] == 4
+    sidecars = sorted((tmp_path / "out").glob("0*.json"))
+    commands = [json.loads(p.read_text())["command"] for p in sidecars]
+    assert commands == ["animate", "animate", "animate", "generate"]
