@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -56,6 +57,13 @@ class ArtvGroup(TyperGroup):
                 raise
             err.print("interrupted: nothing half-written was left behind", soft_wrap=True)
             sys.exit(interrupted_status(error))
+        except OSError as error:
+            if debug() or error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" (writing {error.filename})" if error.filename else ""
+            _fail(f"no space left on the device{where}; nothing half-written was kept",
+                  "free some space, or write to another disk (--out)")  # fmt: skip
+            sys.exit(2)
         except Exception as error:  # the last line of defence before a raw traceback
             # The CLI library's own ways out (help, usage errors) pass through; typer vendors its own
             # click, so they are recognised by module rather than by class.

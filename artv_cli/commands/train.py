@@ -30,6 +30,16 @@ class Stage(str, Enum):
     vae = "vae"
 
 
+class LrSchedule(str, Enum):
+    constant = "constant"
+    cosine = "cosine"
+
+
+class VaeLoss(str, Enum):
+    mse = "mse"
+    foreground = "foreground"
+
+
 class Ablation(str, Enum):
     mask = "mask"
     anchor = "anchor"
@@ -59,6 +69,15 @@ def train(
     grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimiser step.")] = 1,
     lr: Annotated[float, typer.Option(help="AdamW learning rate, constant (paper: 1e-5).")] = 1e-5,
     warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps of the learning rate.")] = 0,
+    lr_schedule: Annotated[
+        LrSchedule, typer.Option(help="After the warm-up: constant (the paper), or cosine decay to 0.")
+    ] = LrSchedule.constant,
+    vae_loss: Annotated[
+        VaeLoss,
+        typer.Option(
+            help="--stage vae: mse, or foreground (pixels of objects weigh 10x; small shapes keep corners)."
+        ),
+    ] = VaeLoss.mse,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-2,
     max_grad_norm: Annotated[float, typer.Option(help="Clip the gradient norm to this; 0 = off.")] = 1.0,
     ema_decay: Annotated[float, typer.Option(help="EMA decay (paper: 0.9999); 0 = no EMA.")] = 0.9999,
@@ -178,6 +197,8 @@ def train(
         grad_accum=grad_accum,
         lr=lr,
         warmup_steps=warmup_steps,
+        lr_schedule=lr_schedule.value,
+        vae_loss=vae_loss.value,
         weight_decay=weight_decay,
         max_grad_norm=max_grad_norm,
         ema_decay=ema_decay,

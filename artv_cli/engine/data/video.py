@@ -6,6 +6,7 @@ leaves a file that looks complete.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -84,15 +85,28 @@ class VideoWriter:
                 macro_block_size=2,
                 output_params=[*self.encoder_params, "-f", "mp4", "-movflags", "+faststart"],
             )
-            self._writer.send(None)
-        self._writer.send(np.ascontiguousarray(frame))
+            self._send(None)
+        self._send(np.ascontiguousarray(frame))
         if self.partial_dir is not None:
             Image.fromarray(frame).save(self.partial_dir / f"{self.count:06d}.png")
         self.count += 1
 
+    def _send(self, frame) -> None:
+        """Hand a frame to ffmpeg; an encoder that died of a full disk is reported as ENOSPC."""
+        try:
+            self._writer.send(frame)
+        except OSError as error:  # ffmpeg exited: the pipe breaks, whatever stopped it
+            if shutil.disk_usage(self.partial.parent).free < 1 << 20:
+                raise OSError(errno.ENOSPC, "No space left on device", str(self.path)) from error
+            raise
+
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._writer is not None:
-            self._writer.close()
+            try:
+                self._writer.close()
+            except Exception:
+                if exc_type is None:
+                    raise
         if exc_type is None and self.count > 0:
             os.replace(self.partial, self.path)
             if self.partial_dir is not None:

@@ -284,19 +284,24 @@ def render_video(
 
     made = request.frames - (1 if job.pixels is not None else 0)  # frame 0 of an animation is the image
     started = time.perf_counter()
-    with VideoWriter(job.out, request.fps, request.quality, request.frames_dir) as writer:
-        stamps = []  # when each generated frame was handed over: the first one carries a compile's cost
-        frames = render(
-            model, request.prompt, settings, image=job.pixels, on_step=on_step, text_cache=text_cache
-        )
-        for frame in frames:
-            writer.append(frame)
-            stamps.append(time.perf_counter())
-    elapsed = time.perf_counter() - started
-
-    timing = (load_seconds, elapsed, stamps, started, made)
-    record = sidecar_record(request, job, settings, method, timing, argv)
-    sidecar = write_sidecar(job.out.with_suffix(".json"), record)
+    sidecar_path, sidecar = job.out.with_suffix(".json"), None
+    try:  # the sidecar is written before the video is renamed into place: both or neither are left
+        with VideoWriter(job.out, request.fps, request.quality, request.frames_dir) as writer:
+            stamps = []  # when each generated frame was handed over: the first one carries a compile's cost
+            frames = render(
+                model, request.prompt, settings, image=job.pixels, on_step=on_step, text_cache=text_cache
+            )
+            for frame in frames:
+                writer.append(frame)
+                stamps.append(time.perf_counter())
+            elapsed = time.perf_counter() - started
+            timing = (load_seconds, elapsed, stamps, started, made)
+            record = sidecar_record(request, job, settings, method, timing, argv)
+            sidecar = write_sidecar(sidecar_path, record)
+    except BaseException:
+        if sidecar is not None:  # written, but the video did not land
+            sidecar.unlink(missing_ok=True)
+        raise
     return RenderResult(
         video=job.out,
         sidecar=sidecar,

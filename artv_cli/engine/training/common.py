@@ -52,6 +52,12 @@ class TrainConfig:
     lr: float = 1e-5
     """AdamW learning rate, constant after the warm-up (paper: 1e-5)."""
     warmup_steps: int = 0
+    lr_schedule: str = "constant"
+    """After the warm-up: constant (the paper) or cosine (decays to 0 at the last step: short runs of
+    models built from scratch end on finer weights)."""
+    vae_loss: str = "mse"
+    """--stage vae: mse over every pixel, or foreground (pixels away from the frame's border colour weigh
+    10x, L1 + L2: small objects keep their corners)."""
     """Linear warm-up steps."""
     weight_decay: float = 1e-2
     """AdamW weight decay."""
@@ -239,3 +245,14 @@ def versions() -> dict:
         except PackageNotFoundError:
             found[package] = None
     return found
+
+
+def make_schedule(config, optimizer):
+    """The learning-rate schedule: linear warm-up, then constant or cosine to 0 (diffusers' schedulers)."""
+    from diffusers.optimization import get_scheduler
+
+    if config.lr_schedule == "cosine":
+        return get_scheduler("cosine", optimizer, num_warmup_steps=config.warmup_steps,
+                             num_training_steps=config.steps)  # fmt: skip
+    name = "constant_with_warmup" if config.warmup_steps else "constant"
+    return get_scheduler(name, optimizer, num_warmup_steps=config.warmup_steps)

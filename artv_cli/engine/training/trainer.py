@@ -41,6 +41,7 @@ from artv_cli.engine.training.common import (  # noqa: F401 (TrainConfig and Tra
     draws,
     find_checkpoint,
     load_base,
+    make_schedule,
     record_training_words,
     versions,
     write_json,
@@ -127,7 +128,6 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     """Train ART-V on a dataset folder; write checkpoints, metrics, validation clips and the final model."""
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
-    from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
 
     if config.stage == "vae":
@@ -235,11 +235,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     # 4. Optimiser, warm-up schedule and EMA: library pieces, prepared and checkpointed by accelerate.
     trained = [p for p in parts.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
-    schedule = get_scheduler(
-        "constant_with_warmup" if config.warmup_steps else "constant",
-        optimizer,
-        num_warmup_steps=config.warmup_steps,
-    )
+    schedule = make_schedule(config, optimizer)
     ema = EMAModel(trained, decay=config.ema_decay) if config.ema_decay > 0 else None
     parts, optimizer = accelerator.prepare(parts, optimizer)
     accelerator.register_for_checkpointing(schedule)
