@@ -57,18 +57,16 @@ class ArtvGroup(TyperGroup):
                 raise
             err.print("interrupted: nothing half-written was left behind", soft_wrap=True)
             sys.exit(interrupted_status(error))
-        except OSError as error:
-            if debug() or error.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
-            where = f" (writing {error.filename})" if error.filename else ""
-            _fail(f"no space left on the device{where}; nothing half-written was kept",
-                  "free some space, or write to another disk (--out)")  # fmt: skip
-            sys.exit(2)
         except Exception as error:  # the last line of defence before a raw traceback
             # The CLI library's own ways out (help, usage errors) pass through; typer vendors its own
             # click, so they are recognised by module rather than by class.
             if debug() or type(error).__module__.split(".")[0] in ("click", "typer"):
                 raise
+            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+                where = f" (writing {error.filename})" if error.filename else ""
+                _fail(f"no space left on the device{where}; nothing half-written was kept",
+                      "free some space, or write to another disk (--out)")  # fmt: skip
+                sys.exit(2)
             if type(error).__name__ == "OutOfMemoryError":
                 _fail(
                     "the device ran out of memory", "try a smaller --size, --dtype bf16/fp16, or --device cpu"

@@ -7,6 +7,7 @@ COMMANDS = [
     ["animate"],
     ["generate"],
     ["story"],
+    ["batch"],
     ["train"],
     ["eval"],
     ["data"],
@@ -62,10 +63,24 @@ CONVENTIONS = """## Conventions
 | frames dir with other files | `--frames-dir FOLDER holds other files` |
 | frames dir is a file | `--frames-dir FILE is a file` |
 | existing output | `OUT exists; nothing was changed`: add --force |
+| 10,000-character prompt | `the prompt is 10,000 characters long (at most 2,000)`: shorten it |
+| missing weights file | `model folder FOLDER has no vae/diffusion_pytorch_model.safetensors` |
+| truncated weights file | `FILE is damaged (cut short, or not a safetensors file)`: copy it again |
+| story: broken YAML | `broken.yaml:2:3: not valid YAML (...)`: line and column |
+| story: existing output | `OUT exists; nothing was changed`: add --force |
+| batch: a bad row | `one-bad-row.csv:3: --frames must be at least 1` (every bad row, FILE:LINE each) |
+| batch: empty file | `FILE has no prompts` |
+| batch: output is a file | `--out a_file is a file`: give a folder |
+| train: a file as --data | `--data FILE is a file, not a folder` |
+| train: missing --data | `--data FOLDER does not exist` |
+| eval: empty folder | `FOLDER holds no videos` |
+| eval: a file as the folder | `FILE is not a folder of videos` |
+| full disk (ENOSPC) | `no space left on the device (writing FILE)` (simulated in tests/cli/test_unix.py) |
 
-  Not yet covered (issue 17 stays open for them): a 10,000-character prompt (it is cut to the model's
-  token length without a word), `--frames` beyond the device's memory, a model folder with a truncated
-  weights file, a full disk while writing (ENOSPC), and a row per command for `story`, `train`, `eval`.
+  Storyboards with several problems (empty, wrong types) list each as `FILE:LINE: key: problem` under
+  one error line (`tests/sampling/test_story.py`). `--frames` has no upper limit: a render keeps only two
+  reference latents and the anchor, so memory does not grow with length (`docs/performance.md`); what a
+  long video costs is time and disk, which the progress bar's estimate shows from the first frame.
 
 - **Shell completion** (Typer's): `artv --install-completion` adds it to your shell's start-up file
   (bash, zsh, fish, PowerShell); `artv --show-completion` prints the script to install it yourself.

@@ -174,6 +174,21 @@ def write_bad_files(tmp: Path) -> None:
     (tmp / "cut.png").write_bytes(data[: len(data) // 2])
     (tmp / "a_file").write_text("x")
     (tmp / "old.mp4").write_text("the user's own file")
+    import shutil
+
+    from artv_cli.engine.hub.registry import embedded_folder
+
+    for name in ("no-weights", "cut-weights"):  # model folders: one lacks a weights file, one has it cut
+        shutil.copytree(embedded_folder("default"), tmp / name)
+    (tmp / "no-weights" / "vae" / "diffusion_pytorch_model.safetensors").unlink()
+    cut = tmp / "cut-weights" / "unet" / "diffusion_pytorch_model.safetensors"
+    cut.write_bytes(cut.read_bytes()[:50_000])
+    (tmp / "broken.yaml").write_text("segments: [\n  - prompt: x\n")
+    (tmp / "one-bad-row.csv").write_text("prompt,frames\na red ball,2\na blue box,-1\n")
+    (tmp / "empty.txt").write_text("")
+    (tmp / "good.txt").write_text("a red ball\n")
+    (tmp / "ok.yaml").write_text("model: tiny-random\nsegments:\n  - prompt: a red ball\n    frames: 2\n")
+    (tmp / "no-videos").mkdir()
 
 
 def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
@@ -209,6 +224,39 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
         ),
         "frames dir is a file": (["generate", "x", "-o", out, "--frames-dir", tmp / "a_file"], "is a file"),
         "existing output": (["generate", "x", "-o", tmp / "old.mp4"], "exists; nothing was changed"),
+        "10,000-character prompt": (["generate", "x" * 10_000, "-o", out], "characters long (at most 2,000)"),
+        "missing weights file": (
+            ["generate", "x", "--model", tmp / "no-weights", "-o", out],
+            "has no vae/diffusion_pytorch_model.safetensors",
+        ),
+        "truncated weights file": (
+            ["generate", "x", "--model", tmp / "cut-weights", "-o", out],
+            "is damaged (cut short, or not a safetensors file)",
+        ),
+        "story: broken YAML": (["story", tmp / "broken.yaml", "-o", out], "broken.yaml:2:3: not valid YAML"),
+        "story: existing output": (
+            ["story", tmp / "ok.yaml", "-o", tmp / "old.mp4"],
+            "exists; nothing was changed",
+        ),
+        "batch: a bad row": (
+            ["batch", tmp / "one-bad-row.csv", "-o", tmp / "b"],
+            "one-bad-row.csv:3: --frames",
+        ),
+        "batch: empty file": (["batch", tmp / "empty.txt", "-o", tmp / "b"], "has no prompts"),
+        "batch: output is a file": (
+            ["batch", tmp / "good.txt", "-o", tmp / "a_file"],
+            "a_file is a file",
+        ),
+        "train: a file as --data": (
+            ["train", "--data", tmp / "a_file", "--model", "tiny-random", "--out", tmp / "run"],
+            "is a file, not a folder",
+        ),
+        "train: missing --data": (
+            ["train", "--data", tmp / "nope", "--model", "tiny-random", "--out", tmp / "run"],
+            "does not exist",
+        ),
+        "eval: empty folder": (["eval", tmp / "no-videos"], "holds no videos"),
+        "eval: a file as the folder": (["eval", tmp / "a_file"], "is not a folder of videos"),
     }
 
 

@@ -101,3 +101,57 @@ def test_the_cli_module_loads_no_torch_and_lists_models_in_a_second():
 def test_help_text_flows_to_the_terminal_width():
     wide = CliRunner().invoke(app, ["data", "synth", "--help"], env={"COLUMNS": "200"}, terminal_width=200)
     assert "striped or checkered backgrounds, under a camera" in wide.stdout  # one sentence, one line
+
+
+def _no_space(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device", "somewhere")
+
+
+@pytest.mark.parametrize("where", ["frames", "encoder", "sidecar"])
+def test_a_full_disk_is_named_with_the_fix_and_nothing_half_written_is_left(tmp_path, monkeypatch, where):
+    """ENOSPC simulated where each file is written: PNG frames, the encoder's pipe (ffmpeg dies and the
+    disk reads as full), the sidecar. Exit 2, one message, and the folder as it was (empty)."""
+    import shutil
+    from collections import namedtuple
+
+    import imageio_ffmpeg
+    from PIL import Image
+
+    from artv_cli.engine.data import video
+
+    if where == "frames":
+        monkeypatch.setattr(Image.Image, "save", _no_space)
+    elif where == "encoder":
+        real = imageio_ffmpeg.write_frames
+
+        def dying(*args, **kwargs):
+            writer = real(*args, **kwargs)
+            sent = [0]
+
+            class Broken:
+                def send(self, frame):
+                    sent[0] += 1
+                    if sent[0] > 2:
+                        raise BrokenPipeError(32, "Broken pipe")
+                    return writer.send(frame)
+
+                def close(self):
+                    writer.close()
+
+            return Broken()
+
+        usage = namedtuple("usage", "total used free")
+        monkeypatch.setattr(imageio_ffmpeg, "write_frames", dying)
+        monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 0))
+    else:
+        monkeypatch.setattr(video, "write_sidecar", _no_space)
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["animate", str(EXAMPLE), "a red ball", "--model", "tiny-random", "--frames", "4", "--steps", "1"]
+    result = CliRunner().invoke(app, [*args, "-o", str(out / "a.mp4"), "--frames-dir", str(out / "frames")])
+    assert result.exit_code == 2, result.output
+    assert "no space left on the device" in result.stderr and "free some space" in result.stderr
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == []

@@ -49,3 +49,66 @@ def test_first_step_share_makes_frame_one_targets_as_often_as_asked(tmp_path):
     config.first_step_share = 0.0
     plain = [sample_indices(16, u, a, 10)[0] for batch in StepSampler(config, 5, 0, 0) for _, u, a in batch]
     assert np.mean(np.array(plain) == 1) < 0.15
+
+
+def test_cosine_schedule_decays_to_zero_at_the_last_step_and_constant_stays():
+    import torch
+
+    from artv_cli.engine.training.common import TrainConfig, make_schedule
+
+    for kind, last in (("cosine", 0.0), ("constant", 1e-3)):
+        weight = torch.nn.Parameter(torch.zeros(1))
+        optimizer = torch.optim.SGD([weight], lr=1e-3)
+        config = TrainConfig(data=None, model="tiny-random", out=None, steps=10, warmup_steps=2, lr=1e-3)
+        config.lr_schedule = kind
+        schedule = make_schedule(config, optimizer)
+        seen = []
+        for _ in range(10):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        assert seen[0] == 0 and abs(seen[2] - 1e-3) < 1e-12  # the linear warm-up, then the peak
+        assert abs(optimizer.param_groups[0]["lr"] - last) < 1e-12, kind
+
+
+def test_foreground_loss_weighs_an_objects_pixels_above_the_background():
+    import torch
+    import torch.nn.functional as F
+
+    from artv_cli.engine.training.autoencoder import reconstruction_loss
+
+    frame = torch.full((1, 3, 32, 32), -0.5)
+    frame[:, 0, 12:18, 12:18] = 0.9  # a red square on grey
+    on_object, on_background = frame.clone(), frame.clone()
+    on_object[:, :, 14, 14] += 0.5
+    on_background[:, :, 2, 2] += 0.5
+    assert reconstruction_loss(on_object, frame, "foreground") > 5 * reconstruction_loss(
+        on_background, frame, "foreground"
+    )
+    assert reconstruction_loss(on_object, frame, "mse") == F.mse_loss(on_object, frame)
+    assert reconstruction_loss(on_object, frame, "mse") == reconstruction_loss(on_background, frame, "mse")
+
+
+def test_vae_stage_takes_the_schedule_and_loss_and_records_them(synth_data, tmp_path):
+    import json
+
+    run = tmp_path / "vae"
+    args = ["train", "--data", synth_data, "--model", "tiny-random", "--out", run, "--stage", "vae"]
+    args += [
+        "--steps",
+        4,
+        "--batch-size",
+        2,
+        "--lr",
+        "1e-3",
+        "--lr-schedule",
+        "cosine",
+        "--vae-loss",
+        "foreground",
+    ]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((run / "model" / "artv_config.json").read_text())["extra"]["vae_training"]
+    assert recorded["lr_schedule"] == "cosine" and recorded["loss"] == "foreground"
+    bad = CliRunner().invoke(app, [str(a) for a in [*args[:-1], "perceptual"]])
+    assert bad.exit_code == 2 and "perceptual" in bad.output

@@ -33,6 +33,47 @@ class ModelRef:
     size_multiple: int
 
 
+WEIGHTS = {
+    "unet": "diffusion_pytorch_model.safetensors",
+    "mask_unet": "diffusion_pytorch_model.safetensors",
+    "cond": "diffusion_pytorch_model.safetensors",
+    "mask_cond": "diffusion_pytorch_model.safetensors",
+    "vae": "diffusion_pytorch_model.safetensors",
+    "text_encoder": "model.safetensors",
+}
+"""The weights files of an ART-V model folder."""
+
+
+def check_weights(folder: Path) -> None:
+    """Every weights file is there and whole (its safetensors header read, the data it promises present);
+    no torch, so a damaged folder is named before anything loads."""
+    import struct
+
+    for part, name in WEIGHTS.items():
+        path = folder / part / name
+        if not path.is_file():
+            raise ArtvError(
+                f"model folder {folder} has no {part}/{name}",
+                "copy the whole model folder again, or re-export it (`artv train` writes RUN/model)",
+            )
+        size = path.stat().st_size
+        try:
+            with open(path, "rb") as handle:
+                (length,) = struct.unpack("<Q", handle.read(8))
+                if length > size:
+                    raise ValueError("header longer than the file")
+                header = json.loads(handle.read(length))
+            end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+            whole = size >= 8 + length + end
+        except (OSError, ValueError, KeyError, TypeError, struct.error):
+            whole = False
+        if not whole:
+            raise ArtvError(
+                f"{path} is damaged (cut short, or not a safetensors file)",
+                "copy or download the model again; a copy that stopped halfway leaves such a file",
+            )
+
+
 def resolve_model(spec: str) -> ModelRef:
     """Turn a `--model` value into a ModelRef without loading any weights."""
     if spec in RANDOM_MODELS:
@@ -64,6 +105,7 @@ def resolve_model(spec: str) -> ModelRef:
             raise ArtvError(
                 f"model folder {folder} is damaged ({err})", "re-export or re-download it"
             ) from None
+        check_weights(folder)
         multiple = 2 ** (len(vae["block_out_channels"]) - 1) * 2 ** (len(unet["block_out_channels"]) - 1)
         return ModelRef(str(folder), None, folder, native, multiple)
     names = ", ".join([*EMBEDDED_MODELS, *RANDOM_MODELS])

@@ -154,6 +154,8 @@ def read_rows(path: Path, defaults: RenderRequest, base_seed: int = 0) -> list[B
         except (ValueError, ArtvError) as error:
             message = error.message if isinstance(error, ArtvError) else str(error)
             problems.append(f"{path}:{line}: {message}")
+    if len(problems) == 1:
+        raise ArtvError(problems[0], "fix that row (nothing was rendered)")
     if problems:
         more = len(problems) - MAX_REPORTED
         listed = "\n".join(problems[:MAX_REPORTED]) + (f"\n... and {more} more" if more > 0 else "")

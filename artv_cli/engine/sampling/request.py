@@ -18,6 +18,8 @@ from pathlib import Path
 from artv_cli import __version__
 from artv_cli.errors import ArtvError
 
+MAX_PROMPT_CHARS = 2000
+"""Longer prompts are refused: far past any text encoder's window, most of the text would be ignored."""
 VERSIONED = ("torch", "diffusers", "transformers", "imageio-ffmpeg")
 """Packages whose versions every sidecar records."""
 
@@ -176,6 +178,13 @@ def check_numbers(request: RenderRequest) -> None:
         raise ArtvError(
             f"--noise-level must be a step from 0 to 999 (got {request.noise_level})", "use --noise-level 200"
         )
+    for name, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt)):
+        if len(text) > MAX_PROMPT_CHARS:
+            raise ArtvError(
+                f"the {name} is {len(text):,} characters long (at most {MAX_PROMPT_CHARS:,})",
+                "shorten it: a text encoder reads only its first tokens (77 for Stable Diffusion, 32 words "
+                "for the default model) and ignores the rest",
+            )
     if not request.prompt.strip() and request.image is None:
         raise ArtvError(
             "the prompt is empty", 'say what the video shows, such as "a red ball rolls to the right"'

@@ -197,9 +197,9 @@ def load_storyboard(path: str | Path) -> Storyboard:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1"
         raise ArtvError(
-            f"{path}:{line}: not valid YAML ({getattr(error, 'problem', error)})", "fix the YAML syntax"
+            f"{path}:{where}: not valid YAML ({getattr(error, 'problem', error)})", "fix the YAML syntax"
         ) from None
     checker = _Checker(path, _lines(node) if node is not None else {})
     if data is None:
