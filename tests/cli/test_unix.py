@@ -155,3 +155,51 @@ def test_a_full_disk_is_named_with_the_fix_and_nothing_half_written_is_left(tmp_
     assert "no space left on the device" in result.stderr and "free some space" in result.stderr
     assert "Traceback" not in result.output
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+def _stop_when(process, ready, timeout: float = 180) -> None:
+    """SIGTERM the process once `ready()` holds (the long command is under way)."""
+    deadline = time.monotonic() + timeout
+    while not ready() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, "the command ended before it could be stopped"
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=120)
+
+
+def test_sigterm_stops_data_synth_training_and_eval_cleanly_with_status_143(tmp_path, synth_data):
+    """The other long commands under a real SIGTERM: status 143, nothing half-written that looks complete,
+    and the trainer's checkpoint saved as on Ctrl-C."""
+    # data synth: written into DATA.partial, renamed when whole; stopped, neither is left
+    data = tmp_path / "data"
+    synth = subprocess.Popen(
+        [*ARTV, "data", "synth", str(data), "--videos", "5000"], stderr=subprocess.DEVNULL
+    )
+    _stop_when(synth, lambda: len(list(tmp_path.glob("data.partial/videos/*/*.mp4"))) >= 3)
+    assert synth.returncode == 143 and not data.exists() and not (tmp_path / "data.partial").exists()
+
+    # train: a checkpoint of the step reached, and the resume hint
+    run = tmp_path / "run"
+    args = ["train", "--data", str(synth_data), "--model", "tiny-random", "--out", str(run)]
+    args += ["--steps", "100000", "--batch-size", "1", "--log-every", "1", "--validation-videos", "0"]
+    train = subprocess.Popen([*ARTV, *args], stderr=subprocess.PIPE, text=True)
+    _stop_when(train, lambda: (run / "metrics.jsonl").exists())
+    stderr = train.stderr.read()
+    assert train.returncode == 143, stderr[-2000:]
+    assert "--resume latest" in stderr
+    checkpoints = list((run / "checkpoints").iterdir())
+    assert len(checkpoints) == 1 and checkpoints[0].name.startswith("step-") and any(checkpoints[0].iterdir())
+
+    # eval: the results file is written whole at the end, or not at all
+    results = tmp_path / "results.json"
+    videos = tmp_path / "videos"
+    synth = [*ARTV, "data", "synth", str(videos), "--videos", "40", "--frames", "48"]
+    subprocess.run(synth, check=True, capture_output=True)
+    started = time.monotonic()
+    command = [*ARTV, "eval", str(videos), "--world", "--drift", "--out", str(results)]
+    evaluate = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    _stop_when(
+        evaluate, lambda: time.monotonic() - started > 8
+    )  # signal handlers are set in the first second
+    assert evaluate.returncode == 143 and not results.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "videos"]
