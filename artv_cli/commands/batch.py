@@ -17,21 +17,29 @@ from artv_cli.errors import ArtvError
 
 
 def batch(
-    prompts: Annotated[
-        Path,
-        typer.Argument(
-            help="A .txt file (one prompt a line), or .csv / .jsonl rows with a prompt and, per video, "
-            "image (animate; relative to the file), frames, seed, negative_prompt, size, steps, scheduler, "
-            "fast, guidance_text, guidance_ref, guidance_anchor, noise_level, fps, mask_every, quality.",
-            show_default=False,
-        ),
-    ],
     out: Annotated[
         Path,
         typer.Option(
             "--out", "-o", help="Folder of the videos, their sidecars and manifest.jsonl.", show_default=False
         ),
     ],
+    prompts: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A .txt file (one prompt a line), or .csv / .jsonl rows with a prompt and, per video, "
+            "image (animate; relative to the file), frames, seed, negative_prompt, size, steps, scheduler, "
+            "fast, guidance_text, guidance_ref, guidance_anchor, noise_level, fps, mask_every, quality.",
+            show_default=False,
+        ),
+    ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            help="Render an evaluation protocol's prompt set instead of a file: ucf101-fvd2048-16f, "
+            "ucf101-is (2048 UCF-101 class prompts) or world-heldout (the default model's 128).",
+            show_default=False,
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Finish a batch begun in --out: skip the videos it has.")
     ] = False,
@@ -73,9 +81,11 @@ def batch(
 
     Examples:
 
-      artv batch storyboards/world-prompts.txt --out batch/ --fast
+      artv batch examples/batch.csv --out batch/ --fast
 
       artv batch batch/prompts.csv --out batch/ --resume
+
+      artv batch --protocol world-heldout --out world-gen/ --fast && artv eval world-gen/ --world
 
       accelerate launch --num_processes 4 -m artv_cli batch prompts.txt --out batch/
     """
@@ -85,7 +95,9 @@ def batch(
     from artv_cli.engine.sampling import batch as engine
 
     values = dict(locals())
-    for key in ("prompts", "resume", "json_out", "batch_size", "engine", "replace", "request_from_cli"):
+    for key in ("prompts", "protocol", "resume", "json_out", "batch_size"):
+        values.pop(key)
+    for key in ("engine", "replace", "request_from_cli"):
         values.pop(key)
     values.update(prompt="", out=None, seed=None)
     defaults = request_from_cli(values)
@@ -95,8 +107,19 @@ def batch(
         raise ArtvError(
             f"--batch-size must be at least 1 (got {batch_size})", "use --batch-size 4, for example"
         )
-    rows = engine.read_rows(prompts, defaults, base_seed=seed)
-    record = engine.fingerprint(prompts, defaults, seed)
+    if (prompts is None) == (protocol is None):
+        raise ArtvError(
+            "give a prompts file or --protocol NAME (one of them)",
+            "such as: artv batch prompts.txt --out DIR, or artv batch --protocol world-heldout --out DIR",
+        )
+    listed = None
+    if protocol is not None:
+        from artv_cli.engine.data.prompts import protocol_prompts
+
+        listed = protocol_prompts(protocol)
+        prompts = Path(f"protocol {protocol}")
+    rows = engine.read_rows(prompts, defaults, base_seed=seed, prompts=listed)
+    record = engine.fingerprint(prompts, defaults, seed, prompts=listed)
     resuming = engine.check_folder(out, record, resume)
     from artv_cli.engine.sampling.request import plan
 

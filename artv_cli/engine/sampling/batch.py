@@ -134,10 +134,15 @@ def _raw_rows(path: Path) -> list[tuple[int, dict | str]]:
     return rows
 
 
-def read_rows(path: Path, defaults: RenderRequest, base_seed: int = 0) -> list[BatchRow]:
+def read_rows(
+    path: Path, defaults: RenderRequest, base_seed: int = 0, prompts: list[str] | None = None
+) -> list[BatchRow]:
     """Every row of a .txt, .csv or .jsonl prompts file as a checked request; all bad rows reported at
-    once as FILE:LINE before any model loads."""
+    once as FILE:LINE before any model loads. `prompts` (a protocol's set) stands for a .txt file's lines;
+    `path` then only names it."""
     path = Path(path)
+    if prompts is not None:
+        return [_row(path, k + 1, {"prompt": text}, k, defaults, base_seed) for k, text in enumerate(prompts)]
     if path.suffix.lower() not in FORMATS:
         raise ArtvError(
             f"{path}: a prompts file is .txt (one prompt a line), .csv or .jsonl",
@@ -199,12 +204,17 @@ def video_name(row: BatchRow) -> str:
     return f"{row.index:05d}-{slug}.mp4"
 
 
-def fingerprint(path: Path, defaults: RenderRequest, base_seed: int) -> dict:
-    """What makes a batch itself: the prompts file's bytes and the options shared by its rows."""
+def fingerprint(
+    path: Path, defaults: RenderRequest, base_seed: int, prompts: list[str] | None = None
+) -> dict:
+    """What makes a batch itself: the prompts file's bytes (or a protocol's prompts) and the options
+    shared by its rows."""
     shared = {k: v for k, v in asdict(defaults).items() if k not in ("prompt", "out", "force", "frames_dir")}
     return {
         "prompts": str(path),
-        "prompts_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "prompts_sha256": hashlib.sha256(
+            "\n".join(prompts).encode() if prompts is not None else Path(path).read_bytes()
+        ).hexdigest(),
         "base_seed": base_seed,
         "options": json.loads(json.dumps(shared, default=str)),
     }
