@@ -27,9 +27,12 @@ CONVENTIONS = """## Conventions
 - **Signals**: SIGINT and SIGTERM are handled alike in every long command: videos and sidecars are
   written under temporary names and renamed when complete, so nothing half-written looks complete;
   `artv train` saves a checkpoint first (`--resume latest` continues); `artv story` keeps the finished
-  segments playable (`--resume` continues).
+  segments playable (`--resume` continues); `artv batch` keeps every finished video (`--resume`);
+  `artv download` keeps the bytes so far (the same command resumes). Each is tested with a real SIGTERM
+  to a real process (`tests/cli/test_unix.py`, `tests/cli/test_batch.py`, `tests/hub/test_downloads.py`).
 - **Outputs are never clobbered**: `animate`, `generate` and `story` refuse an existing `--out` (exit 2,
-  nothing changed) unless `--force`; without `--out`, `animate` and `generate` pick a new name.
+  nothing changed) unless `--force`; without `--out`, `animate` and `generate` pick a new name; `batch`
+  refuses a folder holding a batch unless `--resume`, and never rewrites a finished video.
 - **Settings**: command line over the storyboard file over the model folder's own recommendations
   (`steps`, `scheduler`, guidance in `artv_config.json`) over built-in defaults; every sidecar records the
   resolved values and where they came from.

@@ -203,3 +203,20 @@ def test_sigterm_stops_data_synth_training_and_eval_cleanly_with_status_143(tmp_
     )  # signal handlers are set in the first second
     assert evaluate.returncode == 143 and not results.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "videos"]
+
+
+def test_sigterm_stops_a_story_with_status_143_and_a_resume_hint(tmp_path):
+    board = tmp_path / "s.yaml"
+    board.write_text(
+        "model: tiny-random\nsteps: 2\nsegments:\n  - prompt: a red ball\n    frames: 2\n"
+        "  - prompt: a blue ball\n    frames: 2000\n"
+    )
+    out = tmp_path / "s.mp4"
+    story = subprocess.Popen([*ARTV, "story", str(board), "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    _stop_when(
+        story, lambda: any(p.name.startswith(".s.mp4") for p in tmp_path.iterdir()) and time.sleep(3) is None
+    )
+    stderr = story.stderr.read()
+    assert story.returncode == 143, stderr[-2000:]
+    assert "--resume" in stderr and "Traceback" not in stderr
+    assert not [p for p in tmp_path.rglob("*.partial")]  # the playable part is whole, nothing half-written

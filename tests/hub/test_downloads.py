@@ -248,3 +248,41 @@ def test_ctrl_c_during_a_download_says_how_to_resume(monkeypatch):
     result = invoke(["download", "i3d"])
     assert result.exit_code == 130 and "run the same command to resume" in result.stderr
     assert not downloads.is_complete(downloads.registry()["i3d"])
+
+
+def test_sigterm_during_a_download_keeps_the_part_for_resume_and_exits_143(tmp_path):
+    """A real SIGTERM to a real process whose network is a slow fake: status 143, the bytes so far kept
+    as `.incomplete` (the next run resumes), nothing that looks complete."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake_network = (
+        "import time, sys\n"
+        "from artv_cli.engine.hub import downloads\n"
+        "def slow(url, temp_file, resume_size=0, **kwargs):\n"
+        "    for _ in range(600):\n"
+        "        temp_file.write(b'x' * 1024); temp_file.flush(); time.sleep(0.05)\n"
+        "downloads.http_get = slow\n"
+        "from artv_cli.app import main\n"
+        "sys.argv = ['artv', 'download', 'i3d']\n"
+        "main()\n"
+    )
+    env = dict(os.environ, ARTV_HOME=str(tmp_path / "home"))
+    process = subprocess.Popen(
+        [sys.executable, "-c", fake_network], stderr=subprocess.PIPE, text=True, env=env
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list((tmp_path / "home").rglob("*.incomplete")):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    stderr = process.stderr.read()
+    assert process.returncode == 143, stderr[-2000:]
+    assert "run the same command to resume" in stderr
+    parts = list((tmp_path / "home").rglob("*.incomplete"))
+    assert len(parts) == 1 and parts[0].stat().st_size > 0
+    assert not [p for p in (tmp_path / "home").rglob("i3d_torchscript.pt")]
