@@ -66,6 +66,7 @@ CONVENTIONS = """## Conventions
 | frames dir with other files | `--frames-dir FOLDER holds other files` |
 | frames dir is a file | `--frames-dir FILE is a file` |
 | existing output | `OUT exists; nothing was changed`: add --force |
+| frames beyond the disk | `--frames N at WxH needs up to X on disk; FOLDER has Y free` |
 | 10,000-character prompt | `the prompt is 10,000 characters long (at most 2,000)`: shorten it |
 | missing weights file | `model folder FOLDER has no vae/diffusion_pytorch_model.safetensors` |
 | truncated weights file | `FILE is damaged (cut short, or not a safetensors file)`: copy it again |
@@ -81,9 +82,10 @@ CONVENTIONS = """## Conventions
 | full disk (ENOSPC) | `no space left on the device (writing FILE)` (simulated in tests/cli/test_unix.py) |
 
   Storyboards with several problems (empty, wrong types) list each as `FILE:LINE: key: problem` under
-  one error line (`tests/sampling/test_story.py`). `--frames` has no upper limit: a render keeps only two
-  reference latents and the anchor, so memory does not grow with length (`docs/performance.md`); what a
-  long video costs is time and disk, which the progress bar's estimate shows from the first frame.
+  one error line (`tests/sampling/test_story.py`). `--frames` is checked against the disk, not the device's
+  memory: a render keeps only two reference latents and the anchor, so memory does not grow with length
+  (`docs/performance.md`); the video (and `--frames-dir`) does, and a length whose estimated size exceeds
+  the free space is refused before any work, with the most frames that fit.
 
 - **Shell completion** (Typer's): `artv --install-completion` adds it to your shell's start-up file
   (bash, zsh, fish, PowerShell); `artv --show-completion` prints the script to install it yourself.

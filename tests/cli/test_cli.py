@@ -224,6 +224,7 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
         ),
         "frames dir is a file": (["generate", "x", "-o", out, "--frames-dir", tmp / "a_file"], "is a file"),
         "existing output": (["generate", "x", "-o", tmp / "old.mp4"], "exists; nothing was changed"),
+        "frames beyond the disk": (["generate", "x", "--frames", 10**12, "-o", out], "on disk; "),
         "10,000-character prompt": (["generate", "x" * 10_000, "-o", out], "characters long (at most 2,000)"),
         "missing weights file": (
             ["generate", "x", "--model", tmp / "no-weights", "-o", out],

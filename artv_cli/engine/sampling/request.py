@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from artv_cli import __version__
+from artv_cli.engine.sampling.outputs import check_disk, check_out, default_out  # noqa: F401 (their old home)
 from artv_cli.errors import ArtvError
 
 MAX_PROMPT_CHARS = 2000
@@ -113,46 +114,6 @@ def size_for_aspect(width: int, height: int, native: int, multiple: int) -> tupl
     )
 
 
-def default_out(prompt: str, seed: int) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "video"
-    path = Path(f"{slug}-{seed}.mp4")
-    n = 1
-    while path.exists():
-        path = Path(f"{slug}-{seed}-{n}.mp4")
-        n += 1
-    return path
-
-
-def check_out(out: Path, force: bool = False) -> None:
-    """The output must be an .mp4 in a folder that exists or can be made, and new unless `force`;
-    nothing is created here."""
-    if out.suffix.lower() != ".mp4":
-        raise ArtvError(
-            f"--out {out}: the video is written as MP4",
-            f"give a name ending in .mp4, such as {out.with_suffix('.mp4')}",
-        )
-    if out.is_dir():
-        raise ArtvError(f"--out {out} is a folder", f"give a file name, such as {out / 'video.mp4'}")
-    if out.exists() and not force:
-        raise ArtvError(
-            f"{out} exists; nothing was changed", "add --force to replace it, or give another --out"
-        )
-    existing = out.parent.absolute()
-    while not existing.exists():
-        existing = existing.parent
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(20, "Not a directory")
-        probe = existing / f".{out.name}.probe"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise ArtvError(
-            f"cannot write to {out.parent} ({error.strerror or error})",
-            "choose another --out in a writable folder",
-        ) from None
-
-
 def check_numbers(request: RenderRequest) -> None:
     if request.frames < 1:
         raise ArtvError(
@@ -234,6 +195,7 @@ def plan(request: RenderRequest) -> Plan:
         from artv_cli.engine.data.video import check_frames_dir
 
         check_frames_dir(request.frames_dir)
+    check_disk(out, request.frames, width, height, request.frames_dir)
     pixels = image.fitted(width, height) if image is not None else None
     notices += [f"{request.image}: {notice}" for notice in (image.notices if image is not None else [])]
     from artv_cli.engine.hub.devices import resolve_device, resolve_dtype
