@@ -173,11 +173,14 @@ class Plan:
 def plan(request: RenderRequest) -> Plan:
     """Every check that needs no model, before anything heavy runs or anything is written."""
     check_numbers(request)
-    from artv_cli.engine.data.images import load_image
     from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
 
     notices = []
-    image = load_image(request.image) if request.image is not None else None
+    image = None
+    if request.image is not None:  # images.py brings torch: only when there is an image to read
+        from artv_cli.engine.data.images import load_image
+
+        image = load_image(request.image)
     ref = resolve_model(request.model or DEFAULT_MODEL)
     if request.size is not None:
         width, height = parse_size(request.size)
