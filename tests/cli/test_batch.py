@@ -181,7 +181,7 @@ def test_two_processes_through_accelerate_write_the_bytes_one_process_writes(tmp
         [*launch, *common, "--out", "two"], capture_output=True, text=True, env=env, cwd=tmp_path
     )
     assert two.returncode == 0, two.stderr[-3000:]
-    assert "over 2 processes" in two.stderr and two.stderr.count("videos in p.txt") == 1  # others quiet
+    assert "over 2 processes" in two.stderr and two.stderr.count("to render over") == 1  # others quiet
     videos = sorted(p.name for p in (tmp_path / "one").glob("*.mp4"))
     assert len(videos) == 5 and videos == sorted(p.name for p in (tmp_path / "two").glob("*.mp4"))
     for name in videos:
