@@ -124,6 +124,7 @@ def batch(
     from artv_cli.engine.sampling.request import plan
 
     first = plan(replace(rows[0].request, out=out / engine.video_name(rows[0]), force=True))
+    engine.check_sizes(rows, prompts, first.ref)
     import torch
     from accelerate import PartialState
 

@@ -93,6 +93,7 @@ def test_bad_rows_are_all_reported_with_file_and_line_before_anything_is_written
         ("wide.csv", "prompt,seed\nhello,1,2\n", "wide.csv:2: 1 more fields"),
         ("kind.yaml", "prompt: x\n", ".txt (one prompt a line), .csv or .jsonl"),
         ("seed.csv", "prompt,seed\nhello,1.5\n", "seed.csv:2: seed must be a whole number"),
+        ("size.csv", "prompt,size\nhello,64\nhello,61\n", "size.csv:3: --size 61x61"),
     ],
 )
 def test_malformed_prompts_files_exit_2_with_the_problem(tmp_path, name, text, message):

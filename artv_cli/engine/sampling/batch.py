@@ -198,6 +198,24 @@ def _row(path: Path, line: int, raw: dict, index: int, defaults: RenderRequest, 
     return BatchRow(index, line, request)
 
 
+def check_sizes(rows: list[BatchRow], path: Path, ref) -> None:
+    """Rows asking for a size the model cannot take, reported as FILE:LINE before any work (the model's
+    size multiple is known without its weights)."""
+    from artv_cli.engine.sampling.request import check_size, parse_size
+
+    problems = []
+    for row in rows:
+        if row.request.size is not None:
+            try:
+                check_size(*parse_size(row.request.size), ref.size_multiple, ref.name)
+            except ArtvError as error:
+                problems.append(f"{path}:{row.line}: {error.message}")
+    if problems:
+        listed = "\n".join(problems[:MAX_REPORTED])
+        raise ArtvError(problems[0] if len(problems) == 1 else f"{len(problems)} bad sizes:\n{listed}",
+                        f"use sizes in multiples of {ref.size_multiple} pixels")  # fmt: skip
+
+
 def video_name(row: BatchRow) -> str:
     """`00007-a-red-circle-moves-right.mp4`: the row's number and its prompt; never the process's."""
     slug = re.sub(r"[^a-z0-9]+", "-", row.request.prompt.lower()).strip("-")[:40] or "video"
