@@ -83,9 +83,9 @@ def batch(
 
       artv batch examples/batch.csv --out batch/ --fast
 
-      artv batch batch/prompts.csv --out batch/ --resume
+      artv batch examples/batch.csv --out batch/ --fast --resume
 
-      artv batch --protocol world-heldout --out world-gen/ --fast && artv eval world-gen/ --world
+      artv batch --protocol world-heldout --out world-gen/ --fast
 
       accelerate launch --num_processes 4 -m artv_cli batch prompts.txt --out batch/
     """

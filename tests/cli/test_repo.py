@@ -107,3 +107,19 @@ def test_python_examples_in_docs_run(tmp_path, monkeypatch):
         for block in re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S):
             exec(compile(block, str(doc), "exec"), {})
     assert (tmp_path / "ball.mp4").exists()
+
+
+def test_batch_help_examples_run_in_order(tmp_path, monkeypatch):
+    """`artv batch`'s examples as printed, in order (2 frames, 1 step; the world's set cut to 2 + 2)."""
+    from artv_cli.engine.data import prompts
+
+    examples = help_examples([("batch",)])
+    assert len(examples) == 3 and "--resume" in examples[1]
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(prompts, "WORLD_HELDOUT", 2)
+    for example in examples:
+        result = CliRunner().invoke(app, shlex.split(example)[1:] + ["--frames", "2", "--steps", "1"])
+        assert result.exit_code == 0, (example, result.output)
+    assert len(list((tmp_path / "batch").glob("*.mp4"))) == 4
+    assert len(list((tmp_path / "world-gen").glob("*.mp4"))) == 4
