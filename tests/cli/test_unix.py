@@ -144,7 +144,13 @@ def test_a_full_disk_is_named_with_the_fix_and_nothing_half_written_is_left(tmp_
 
         usage = namedtuple("usage", "total used free")
         monkeypatch.setattr(imageio_ffmpeg, "write_frames", dying)
-        monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 0))
+        calls = []  # the check before work sees room; the encoder's failure then finds the disk full
+
+        def disk_usage(path):
+            calls.append(path)
+            return usage(10**12, 0, 10**12) if len(calls) == 1 else usage(10**12, 10**12, 0)
+
+        monkeypatch.setattr(shutil, "disk_usage", disk_usage)
     else:
         monkeypatch.setattr(video, "write_sidecar", _no_space)
     out = tmp_path / "out"

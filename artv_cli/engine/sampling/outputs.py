@@ -68,7 +68,8 @@ def check_disk(out: Path, frames: int, width: int, height: int, frames_dir: Path
         raise ArtvError(
             f"--frames {frames:,} at {width}x{height} needs up to {_size(needed)} on disk; {folder} has "
             f"{_size(free)} free",
-            f"ask for at most about {fits:,} frames, or write to a disk with more space (--out)",
+            f"ask for at most about {fits:,} frame{'s' if fits != 1 else ''}, or write to a disk with more "
+            "space (--out)",
         )
 
 
