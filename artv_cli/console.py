@@ -30,11 +30,24 @@ def install_signal_handlers() -> None:
     import signal
 
     def terminate(signum, frame):
+        global _terminated
+        _terminated = True
         raise Terminated()
 
     signal.signal(signal.SIGTERM, terminate)
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+_terminated = False
+
+
+def raise_if_terminated() -> None:
+    """Raise `Terminated` again if SIGTERM came: an exception raised by the handler is lost when the signal
+    lands inside a finalizer or a logging lock's release, so long commands also call this from their
+    progress callbacks (every step)."""
+    if _terminated:
+        raise Terminated()
 
 
 def debug() -> bool:

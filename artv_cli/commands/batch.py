@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from artv_cli import options as o
-from artv_cli.console import err
+from artv_cli.console import err, raise_if_terminated
 from artv_cli.errors import ArtvError
 
 
@@ -198,7 +198,14 @@ def _render(state, engine, rows, done, mine, out, model, batch_size) -> None:
     """This process's rows, then a wait for the others; the main process's bar counts the manifest's
     lines, which every process appends to."""
     if not state.is_main_process:
-        engine.render_rows(mine, out, model, argv=sys.argv[1:], batch_size=batch_size)
+        engine.render_rows(
+            mine,
+            out,
+            model,
+            argv=sys.argv[1:],
+            on_step=lambda *_: raise_if_terminated(),
+            batch_size=batch_size,
+        )
         state.wait_for_everyone()
         return
     from artv_cli.console import batch_progress
@@ -208,6 +215,7 @@ def _render(state, engine, rows, done, mine, out, model, batch_size) -> None:
         seen = [time.monotonic()]
 
         def refresh(*_args) -> None:
+            raise_if_terminated()
             if time.monotonic() - seen[0] > 0.5:
                 seen[0] = time.monotonic()
                 progress.update(task, completed=len(engine.read_manifest(out)))

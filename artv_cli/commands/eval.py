@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err
+from artv_cli.console import err, raise_if_terminated
 
 
 class ProtocolName(str, Enum):
@@ -112,6 +112,7 @@ def eval_videos(
     with Progress(*columns, console=err) as progress:
 
         def on_video(side: str, done: int, total: int) -> None:
+            raise_if_terminated()
             if side not in tasks:
                 tasks[side] = progress.add_task(f"{side} videos", total=total)
             progress.update(tasks[side], completed=done)

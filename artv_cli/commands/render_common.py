@@ -9,7 +9,7 @@ import json
 import sys
 from enum import Enum
 
-from artv_cli.console import err, progress_bar
+from artv_cli.console import err, progress_bar, raise_if_terminated
 
 
 def request_from_cli(values: dict):
@@ -38,6 +38,7 @@ def run_render(request, json_out: bool) -> None:
         task = progress.add_task(f"frame 1/{request.frames}", total=total)
 
         def on_step(frame: int, step: int, steps: int, preview) -> None:
+            raise_if_terminated()
             progress.update(task, advance=1, description=f"frame {frame + 1}/{request.frames}")
 
         result = render_video(request, job, on_step=on_step, argv=sys.argv[1:])

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err, interrupted_status
+from artv_cli.console import err, interrupted_status, raise_if_terminated
 
 
 class Precision(str, Enum):
@@ -257,6 +257,8 @@ def run_training(config, json_out: bool) -> None:
     state = {"interrupted": None}
 
     def on_event(kind: str, info: dict) -> None:
+        if kind == "step":  # not on the "interrupted" event itself: that one records the checkpoint
+            raise_if_terminated()
         if kind in ("data", "model", "notice"):
             progress.console.print(info["text"], soft_wrap=True)
         elif kind == "cache":
