@@ -97,6 +97,10 @@ def train(
         int, typer.Option(help="Checkpoint every n steps (also at the end, on Ctrl-C).")
     ] = 500,
     keep_checkpoints: Annotated[int, typer.Option(help="Keep the last k checkpoints.")] = 3,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many minutes of steps, checkpoint and export (resumable)."),
+    ] = None,
     resume: Annotated[str | None, typer.Option(help="Continue from `latest` or a checkpoint folder.")] = None,
     log_every: Annotated[int, typer.Option(help="Append to RUN/metrics.jsonl every n steps.")] = 10,
     validate_every: Annotated[int, typer.Option(help="Validation clips every n steps; 0 = at the end.")] = 0,
@@ -182,6 +186,10 @@ def train(
         raise ArtvError(
             f"--ema-decay must be in [0, 1) (got {ema_decay:g})", "use --ema-decay 0.9999, or 0 for none"
         )
+    if time_limit is not None and time_limit <= 0:
+        raise ArtvError(
+            f"--time-limit must be positive (got {time_limit:g})", "use --time-limit 30 (minutes)"
+        )
     if fps is not None and fps <= 0:
         raise ArtvError(f"--fps must be positive (got {fps:g})", "use --fps 8, or leave it out")
     config = TrainConfig(
@@ -210,6 +218,7 @@ def train(
         seed=seed,
         checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints,
+        time_limit=time_limit,
         resume=resume,
         log_every=log_every,
         validate_every=validate_every,

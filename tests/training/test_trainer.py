@@ -193,6 +193,24 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     assert not (run / "model").exists()
 
 
+def test_time_limit_stops_checkpoints_and_exports_and_resume_goes_on(synth_data, tmp_path):
+    run = tmp_path / "run"
+    # 0.0001 min is 6 ms: the limit passes during the first step
+    result = invoke(
+        ["train", "--data", synth_data, "--out", run, *QUICK, "--steps", 6, "--time-limit", "0.0001"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "--time-limit 0.0001 min reached at step 1 of 6" in result.stderr
+    assert json.loads((run / "summary.json").read_text())["steps"] == 1
+    assert (run / "model" / "artv_config.json").is_file()
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000001"]
+    resumed = invoke(
+        ["train", "--data", synth_data, "--out", run, *QUICK, "--steps", 6, "--resume", "latest"]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((run / "summary.json").read_text())["steps"] == 6
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -203,6 +221,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
         (["--lr", "0"], "--lr must be positive"),
         (["--size", "60"], "multiples of 16 pixels"),
         (["--mixed-precision", "fp16", "--cpu"], "fp16 needs a GPU"),
+        (["--time-limit", "0"], "--time-limit must be positive"),
         (["--tensorboard"], "pip install tensorboard"),
     ],
 )

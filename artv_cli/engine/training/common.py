@@ -52,13 +52,13 @@ class TrainConfig:
     lr: float = 1e-5
     """AdamW learning rate, constant after the warm-up (paper: 1e-5)."""
     warmup_steps: int = 0
+    """Linear warm-up steps."""
     lr_schedule: str = "constant"
     """After the warm-up: constant (the paper) or cosine (decays to 0 at the last step: short runs of
     models built from scratch end on finer weights)."""
     vae_loss: str = "mse"
     """--stage vae: mse over every pixel, or foreground (pixels away from the frame's border colour weigh
     10x, L1 + L2: small objects keep their corners)."""
-    """Linear warm-up steps."""
     weight_decay: float = 1e-2
     """AdamW weight decay."""
     max_grad_norm: float = 1.0
@@ -81,6 +81,8 @@ class TrainConfig:
     """Write a checkpoint every n steps (and at the end, and on Ctrl-C)."""
     keep_checkpoints: int = 3
     """Keep the last k checkpoints."""
+    time_limit: float | None = None
+    """Stop after this many minutes of steps, then checkpoint and export as at the end (resumable)."""
     resume: str | None = None
     """`latest` or a checkpoint folder to continue from."""
     log_every: int = 10

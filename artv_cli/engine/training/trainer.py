@@ -380,6 +380,10 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
                 emit("checkpoint", path=str(last_checkpoint))
             if config.validate_every and step % config.validate_every == 0 and step < config.steps:
                 _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emit)
+            if config.time_limit and step < config.steps and elapsed >= config.time_limit * 60:
+                emit("notice", text=f"--time-limit {config.time_limit:g} min reached at step {step} of "
+                     f"{config.steps}: checkpointing and exporting (--resume latest goes on)")  # fmt: skip
+                break
     except KeyboardInterrupt:
         # Ctrl-C: keep the work of every finished step (a half-accumulated step is dropped).
         optimizer.zero_grad(set_to_none=True)
