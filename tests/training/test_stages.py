@@ -112,3 +112,17 @@ def test_vae_stage_takes_the_schedule_and_loss_and_records_them(synth_data, tmp_
     assert recorded["lr_schedule"] == "cosine" and recorded["loss"] == "foreground"
     bad = CliRunner().invoke(app, [str(a) for a in [*args[:-1], "perceptual"]])
     assert bad.exit_code == 2 and "perceptual" in bad.output
+
+
+def test_vae_stage_stops_at_the_time_limit_and_exports_what_it_fitted(synth_data, tmp_path):
+    import json
+
+    run = tmp_path / "vae"
+    args = ["train", "--data", synth_data, "--model", "tiny-random", "--out", run, "--stage", "vae"]
+    args += ["--steps", 50, "--batch-size", 2, "--lr", "1e-3", "--time-limit", "0.0001"]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert "--time-limit 0.0001 min reached at step 1 of 50" in result.stderr
+    recorded = json.loads((run / "model" / "artv_config.json").read_text())["extra"]["vae_training"]
+    assert recorded["steps"] == 1 and recorded["scaling_factor"] > 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict
 
 import numpy as np
@@ -104,7 +104,8 @@ def train_autoencoder(config, on_event=None):
     # 4. Steps: reconstruct every frame of the batch from a sampled latent (the VAE's own posterior).
     emit("start", step=0, total=config.steps)
     started, first_loss, last_loss, window = time.perf_counter(), None, None, []
-    means = []
+    means: deque = deque(maxlen=8)  # the latents of the last 8 steps set the scale
+    done = 0
     for step in range(config.steps):
         rng = draws(config, step, 0, 0)
         picked = torch.from_numpy(rng.integers(0, len(pool), size=config.batch_size))
@@ -131,8 +132,8 @@ def train_autoencoder(config, on_event=None):
         first_loss = value if first_loss is None else first_loss
         last_loss = value
         window.append(value)
-        if step >= config.steps - 8:  # the latents of the last steps set the scale
-            means.append(posterior.mean.detach().float())
+        means.append(posterior.mean.detach().float())
+        done = step + 1
         rate = (step + 1) / (time.perf_counter() - started)
         emit("step", step=step + 1, total=config.steps, loss=value, steps_per_s=rate,
              samples_per_s=rate * config.batch_size)  # fmt: skip
@@ -140,16 +141,24 @@ def train_autoencoder(config, on_event=None):
             with open(config.out / "metrics.jsonl", "a") as handle:
                 handle.write(json.dumps({"step": step + 1, "loss": float(np.mean(window))}) + "\n")
             window = []
+        if (
+            config.time_limit
+            and done < config.steps
+            and time.perf_counter() - started >= config.time_limit * 60
+        ):
+            emit("notice", text=f"--time-limit {config.time_limit:g} min reached at step {done} of "
+                 f"{config.steps}: exporting the autoencoder")  # fmt: skip
+            break
 
     # 5. Unit-variance latents (latent diffusion's scaling factor), then the export with the new VAE.
     vae = accelerator.unwrap_model(vae).eval().requires_grad_(False)
-    scale = float(1.0 / torch.cat(means).std())
+    scale = float(1.0 / torch.cat(list(means)).std())
     vae.register_to_config(scaling_factor=round(scale, 6))
     model.vae = vae
     model.config.extra["vae_training"] = {
         "run": str(config.out),
         "data": str(config.data),
-        "steps": config.steps,
+        "steps": done,
         "lr": config.lr,
         "lr_schedule": config.lr_schedule,
         "loss": config.vae_loss,
@@ -162,8 +171,8 @@ def train_autoencoder(config, on_event=None):
     result = TrainResult(
         run=config.out,
         model=exported,
-        steps=config.steps,
-        samples=config.steps * config.batch_size,
+        steps=done,
+        samples=done * config.batch_size,
         first_loss=first_loss,
         last_loss=last_loss,
         seconds=round(time.perf_counter() - started, 3),
