@@ -63,6 +63,44 @@ def test_animate_with_no_model_follows_the_prompt_on_a_bundled_example(tmp_path)
     assert found["motion_px"][0] > 3  # it moved right by more than a few pixels
 
 
+def score(prompt: str, video: Path) -> dict:
+    scorer = WorldScorer(parse_prompt(prompt))
+    frames, _ = read_video(video)
+    for frame in frames:
+        scorer.add(frame)
+    return scorer.result()
+
+
+GENERATE_PROMPTS = [
+    "a blue square moves up quickly, on a plain grey background",  # the issue's examples
+    "a green circle moving left",
+    "A video of a green ball heading left, on a black backdrop.",  # people's phrasing
+    "a yellow triangle moves down slowly, on a plain navy background",
+]
+
+
+def test_generate_with_no_model_draws_the_asked_objects_on_the_asked_backgrounds(tmp_path):
+    """Text only, four fixed prompts (grammar and free phrasing), seed 0, 8 frames: the scorer finds the
+    asked colour in each and the asked background wherever one is named, and the asked shape in at least
+    two of four (the shipped model: colour 100 %, shape 84 %, background 100 % of 64 held-out prompts at 16
+    frames; here, at 8 frames, it draws these four in the right colours but the square and the circle come
+    out as each other's shape. The first generation would pass colour four times in 3 % of draws).
+
+    Direction is not asserted: the shipped model gets it in 20 % of held-out prompts (docs/default-model.md).
+    """
+    shapes = []
+    for number, prompt in enumerate(GENERATE_PROMPTS):
+        out = tmp_path / f"{number}.mp4"
+        result = invoke(["generate", prompt, "--seed", 0, "--frames", 8, "--out", out])
+        assert result.exit_code == 0, result.output
+        found = score(prompt, out)
+        obj = found["objects"][0]
+        assert obj["colour_ok"], (prompt, found)
+        assert found["background_ok"] in (True, None), (prompt, found)
+        shapes.append(obj["shape_ok"])
+    assert sum(shapes) >= 2, shapes
+
+
 # ----- the synthetic world's held-out split ----------------------------------------------------------
 def test_holdout_splits_combinations_and_keeps_every_word_in_training():
     from artv_cli.engine.data.synth import COLOURS, DIRECTIONS, SHAPES, SynthSettings, design_video, held_out
