@@ -1,0 +1,273 @@
+"""Steps 3-4 of docs/default-model.md's recipe (base stage, then ART-V) on a lent GPU, in a fixed budget.
+
+How the shipped default model's base and ART-V stages were trained (2026-11-26, one H200). The lent machine
+has no ffmpeg and no internet, so the world's training videos travel decoded (uint8, zlib: 18 MB for 3000
+videos) and `decode` reads them from there; everything else is the trainer's own code (`engine.training`)
+with the recipe's settings. Each stage is timed for 30 steps first, then given the steps that fit its
+share of the budget (a cosine schedule needs its total up front), with `time_limit` as the guard.
+
+    # here: pack the frames, and lay out the folder that travels (CARRY)
+    python bench/gpu_recipe.py --pack ~/runs/world CARRY/world-frames.npz
+    mkdir -p CARRY/world && cp ~/runs/world/{results_synth.csv,ground_truth.jsonl,synth.json} CARRY/world/
+    cp -r ~/runs/vae3/model CARRY/vae-model   # its UNets may be left out: they are world64's seed-0 ones
+    # there: diffusers etc. installed, then
+    python bench/gpu_recipe.py --carry CARRY --budget 500 --out OUT
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import tarfile
+import time
+import types
+from pathlib import Path
+
+T0 = time.time()
+ap = argparse.ArgumentParser()
+ap.add_argument("--budget", type=float, default=500)
+ap.add_argument("--work", type=Path, default=Path("/tmp/artv-gpu"))
+ap.add_argument("--carry", type=Path, default=Path(__file__).resolve().parent)
+ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "/tmp/artv-gpu-out")))
+ap.add_argument("--max-videos", type=int, default=0)
+ap.add_argument("--base-batch", type=int, default=256)
+ap.add_argument("--artv-batch", type=int, default=128)
+ap.add_argument("--base-share", type=float, default=0.45)
+ap.add_argument("--workers", type=int, default=4)
+ap.add_argument("--cal-steps", type=int, default=30)
+ap.add_argument("--force-stub", action="store_true")
+ap.add_argument("--pack", nargs=2, type=Path, metavar=("DATA", "NPZ"), help="decode DATA's videos into NPZ")
+args = ap.parse_args()
+if args.pack:
+    import numpy as np
+
+    from artv_cli.engine.data.datasets import FrameSpec, decode, scan
+
+    catalogue = scan(args.pack[0])
+    spec = FrameSpec(width=64, height=64, stride=1, fps=None, max_frames=None)
+    packed = np.stack([np.asarray(decode(item.path, spec)) for item in catalogue.items])
+    np.savez_compressed(args.pack[1], frames=packed, keys=np.array([item.key for item in catalogue.items]))
+    sys.exit(0)
+args.out.mkdir(parents=True, exist_ok=True)
+
+
+def log(*parts):
+    print(f"[{time.time() - T0:7.1f}s]", *parts, flush=True)
+
+
+try:
+    if args.force_stub:
+        raise ImportError
+    import imageio_ffmpeg  # noqa: F401
+except ImportError:  # no ffmpeg here: frames come from the pack; writing a video would fail loudly
+
+    def _none(*a, **k):
+        raise RuntimeError("no ffmpeg on this machine")
+
+    stub = types.ModuleType("imageio_ffmpeg")
+    stub.read_frames = stub.write_frames = stub.get_ffmpeg_exe = _none
+    sys.modules["imageio_ffmpeg"] = stub
+    log("imageio_ffmpeg: stub (frames come from the pack)")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.backends.cuda.matmul.allow_tf32 = True
+torch.backends.cudnn.allow_tf32 = True
+torch.backends.cudnn.benchmark = True
+cuda = torch.cuda.is_available()
+log(
+    "torch",
+    torch.__version__,
+    "cuda",
+    cuda,
+    torch.cuda.get_device_name(0) if cuda else "cpu",
+    "ffmpeg",
+    shutil.which("ffmpeg"),
+)
+
+# 1. The data folder: the tables of `artv data synth`, the videos as placeholders, frames from the pack.
+shutil.rmtree(args.work, ignore_errors=True)
+data = args.work / "world"
+data.mkdir(parents=True)
+for f in (args.carry / "world").iterdir():
+    shutil.copy(f, data)
+table = next(data.glob("results_*.csv"))
+with open(table, newline="", encoding="utf-8") as handle:
+    rows = list(csv.DictReader(handle))
+if args.max_videos:
+    rows = rows[: args.max_videos]
+    with open(table, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+for row in rows:
+    (data / "videos" / row["page_dir"]).mkdir(parents=True, exist_ok=True)
+    (data / "videos" / row["page_dir"] / f"{row['videoid']}.mp4").touch()
+with np.load(args.carry / "world-frames.npz") as pack:
+    frames = {str(k): a for k, a in zip(pack["keys"], pack["frames"], strict=True)}
+log("frames", len(frames), "videos in the pack;", len(rows), "rows")
+
+import artv_cli.engine.training.latents as latents  # noqa: E402
+
+
+def decode_from_pack(path, spec):
+    assert (spec.width, spec.height, spec.stride, spec.fps) == (64, 64, 1, None), spec
+    return frames[Path(path).stem]
+
+
+latents.decode = decode_from_pack
+
+# 2. The VAE stage's model folder: carried without its UNets, which are the seed-0 random ones of world64.
+from artv_cli.engine.model.artv import ARTVModel  # noqa: E402
+from artv_cli.engine.training.trainer import TrainConfig, train  # noqa: E402
+
+vae_model = args.work / "vae" / "model"
+shutil.copytree(args.carry / "vae-model", vae_model)
+fresh = ARTVModel.random("world64", seed=0)
+for name in ("unet", "mask_unet"):
+    if not (vae_model / name / "diffusion_pytorch_model.safetensors").is_file():
+        getattr(fresh, name).save_pretrained(vae_model / name)
+check = ARTVModel.load(vae_model)
+log(
+    "vae model ready; unet checksum",
+    round(sum(float(p.detach().double().sum()) for p in check.unet.parameters()), 6),
+)
+del fresh, check
+
+
+class Events:
+    def __init__(self, label):
+        self.label, self.times = label, {}
+
+    def __call__(self, kind, info):
+        if kind == "step":
+            self.times[info["step"]] = time.time()
+            if info["step"] % 250 == 0 or info["step"] == info["total"]:
+                log(
+                    self.label,
+                    f"step {info['step']}/{info['total']} loss {info['loss']:.4f} "
+                    f"{info['steps_per_s']:.2f} steps/s {info['samples_per_s']:.0f} samples/s",
+                )
+        elif kind == "cache":
+            if info["done"] % 1000 == 0 or info["done"] == info["total"]:
+                log(self.label, "cache", info["done"], "/", info["total"])
+        else:
+            log(self.label, kind, {k: v for k, v in info.items() if k != "paths"})
+
+    def rate(self, first=10):
+        steps = sorted(self.times)
+        last = steps[-1]
+        return (last - first) / (self.times[last] - self.times[first])
+
+
+def config(stage, model, out, steps, batch, lr, warmup, **extra):
+    return TrainConfig(
+        data=data,
+        model=str(model),
+        out=out,
+        steps=steps,
+        batch_size=batch,
+        lr=lr,
+        warmup_steps=warmup,
+        lr_schedule="cosine",
+        cache=True,
+        cache_dir=args.work / "latents",
+        train_text_encoder=True,
+        validation_videos=0,
+        checkpoint_every=10**9,
+        keep_checkpoints=1,
+        log_every=25,
+        workers=args.workers,
+        stage=stage,
+        **extra,
+    )
+
+
+BASE = dict(lr=5e-4, warmup=100)
+ARTV = dict(lr=3e-4, warmup=100, drop_ref=0.3, drop_anchor=0.3, first_step_share=0.25)
+RESERVE = 20  # the end: tar, split, copy
+
+
+def timed(stage, model, batch, settings, label):
+    events = Events(label)
+    out = args.work / f"cal-{stage}"
+    train(config(stage, model, out, args.cal_steps, batch, **{**settings, "warmup": 10}), events)
+    rate = events.rate()
+    log(label, f"timing: {rate:.2f} steps/s at batch {batch}")
+    shutil.rmtree(out, ignore_errors=True)
+    return rate
+
+
+def full(stage, model, batch, settings, seconds, rate, label):
+    steps = max(50, int(rate * seconds * 0.92))
+    out = args.work / stage
+    log(label, f"{steps} steps in about {seconds:.0f} s")
+    result = train(
+        config(stage, model, out, steps, batch, **settings, time_limit=seconds * 1.08 / 60), Events(label)
+    )
+    log(label, "done", {k: v for k, v in result.__dict__.items() if k != "process_checksums"})
+    return out
+
+
+summary = {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": torch.__version__}
+try:
+    # 3. The base stage (text-to-image of the world's frames); the first timing run also builds the cache.
+    t = time.time()
+    rate_base = timed("base", vae_model, args.base_batch, BASE, "base")
+    summary["cache_and_base_timing_s"] = round(time.time() - t, 1)
+    left = args.budget - (time.time() - T0) - RESERVE - 30  # 30: the ART-V timing run
+    base_out = full("base", vae_model, args.base_batch, BASE, left * args.base_share, rate_base, "base")
+    summary["base_s"] = round(time.time() - t, 1)
+
+    # 4. ART-V from the base (as `artv init --base` from Stable Diffusion), the first step oversampled.
+    t = time.time()
+    rate_artv = timed("artv", base_out / "model", args.artv_batch, ARTV, "artv")
+    left = args.budget - (time.time() - T0) - RESERVE
+    artv_out = full("artv", base_out / "model", args.artv_batch, ARTV, left, rate_artv, "artv")
+    summary["artv_s"] = round(time.time() - t, 1)
+except BaseException as error:  # keep what was made
+    log("FAILED", repr(error))
+    import traceback
+
+    traceback.print_exc()
+    summary["error"] = repr(error)
+
+# 5. What comes back: the ART-V model (tar in 15 MiB parts), the base's trained weights in fp16, the logs.
+summary["elapsed_s"] = round(time.time() - T0, 1)
+(args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+with tarfile.open(args.out / "runs-meta.tar", "w") as tar:
+    for stage in ("base", "artv"):
+        for name in (
+            "metrics.jsonl",
+            "train_config.json",
+            "summary.json",
+            "model/artv_config.json",
+            "model/tokenizer",
+        ):
+            if (args.work / stage / name).exists():
+                tar.add(args.work / stage / name, f"{stage}/{name}")
+model_dir = args.work / "artv" / "model"
+if model_dir.is_dir():
+    blob = args.work / "artv-model.tar"
+    with tarfile.open(blob, "w") as tar:
+        tar.add(model_dir, "model")
+    data_bytes = blob.read_bytes()
+    part = 15 * 2**20
+    for k in range(0, len(data_bytes), part):
+        (args.out / f"artv-model.tar.part{k // part}").write_bytes(data_bytes[k : k + part])
+base_model = args.work / "base" / "model"
+if base_model.is_dir():
+    from safetensors.torch import load_file, save_file
+
+    weights = {}
+    for name, file in (
+        ("unet", "diffusion_pytorch_model.safetensors"),
+        ("text_encoder", "model.safetensors"),
+    ):
+        for key, tensor in load_file(base_model / name / file).items():
+            weights[f"{name}.{key}"] = tensor.half().contiguous()
+    save_file(weights, args.out / "base-fp16.safetensors")
+log("end", sorted(p.name for p in args.out.iterdir()))
