@@ -415,9 +415,16 @@ def test_fast_preset_uses_dpm_solver_at_12_steps_unless_told_otherwise(runner, t
     assert timing["first_generated_frame_seconds"] > 0 and timing["compiled"] is False
     told = invoke(runner, ["generate", "a ball", "--fast", "--steps", 3, "--frames", 2, "-o", out, "--force"])
     assert told.exit_code == 0 and json.loads(out.with_suffix(".json").read_text())["settings"]["steps"] == 3
+    # without --fast: the default model's own recommendation (DPM-Solver++), a random preset's built-in DDIM
     default = invoke(runner, ["generate", "a ball", "--frames", 1, "--steps", 1, "-o", out, "--force"])
     assert (
         default.exit_code == 0
+        and json.loads(out.with_suffix(".json").read_text())["settings"]["scheduler"] == "dpm++"
+    )
+    args = ["generate", "a ball", "--model", "tiny-random", "--frames", 1, "--steps", 1, "-o", out, "--force"]
+    built_in = invoke(runner, args)
+    assert (
+        built_in.exit_code == 0
         and json.loads(out.with_suffix(".json").read_text())["settings"]["scheduler"] == "ddim"
     )
 
