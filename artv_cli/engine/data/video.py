@@ -101,22 +101,26 @@ class VideoWriter:
             raise
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._writer is not None:
-            try:
-                self._writer.close()
-            except Exception:
-                if exc_type is None:
-                    raise
-        if exc_type is None and self.count > 0:
-            os.replace(self.partial, self.path)
-            if self.partial_dir is not None:
-                if self.frames_dir.exists():
-                    shutil.rmtree(self.frames_dir)
-                os.replace(self.partial_dir, self.frames_dir)
-        else:
-            self.partial.unlink(missing_ok=True)
-            if self.partial_dir is not None:
-                shutil.rmtree(self.partial_dir, ignore_errors=True)
+        finished = False
+        try:  # a signal may land here too (SIGTERM while ffmpeg finishes): then nothing half-written stays
+            if self._writer is not None:
+                try:
+                    self._writer.close()
+                except Exception:
+                    if exc_type is None:
+                        raise
+            if exc_type is None and self.count > 0:
+                os.replace(self.partial, self.path)
+                if self.partial_dir is not None:
+                    if self.frames_dir.exists():
+                        shutil.rmtree(self.frames_dir)
+                    os.replace(self.partial_dir, self.frames_dir)
+                finished = True
+        finally:
+            if not finished:
+                self.partial.unlink(missing_ok=True)
+                if self.partial_dir is not None:
+                    shutil.rmtree(self.partial_dir, ignore_errors=True)
 
 
 def write_sidecar(path: Path, data: dict) -> Path:
