@@ -12,6 +12,13 @@ share of the budget (a cosine schedule needs its total up front), with `time_lim
     cp -r ~/runs/vae3/model CARRY/vae-model   # its UNets may be left out: they are world64's seed-0 ones
     # there: diffusers etc. installed, then
     python bench/gpu_recipe.py --carry CARRY --budget 500 --out OUT
+
+Going on from a trained ART-V model (no base stage), sending back its trained weights in fp16 (16 MB, which
+fits what the lent machine returns), then rebuilding the model folder here:
+
+    python bench/gpu_recipe.py --carry CARRY --continue-from artv_cli/models/world64 --fp16-weights \
+        --first-step-share 0.5 --motion-weight 4 --artv-lr 2e-4 --budget 430 --out OUT
+    python bench/gpu_recipe.py --unpack artv_cli/models/world64 OUT/artv-fp16.safetensors NEW_MODEL
 """
 
 import argparse
@@ -38,8 +45,47 @@ ap.add_argument("--base-share", type=float, default=0.45)
 ap.add_argument("--workers", type=int, default=4)
 ap.add_argument("--cal-steps", type=int, default=30)
 ap.add_argument("--force-stub", action="store_true")
+ap.add_argument(
+    "--continue-from", type=Path, help="an ART-V model folder: skip the base stage, train ART-V on"
+)
+ap.add_argument("--artv-lr", type=float, default=3e-4)
+ap.add_argument("--first-step-share", type=float, default=0.25)
+ap.add_argument("--motion-weight", type=float, default=0.0)
+ap.add_argument(
+    "--fp16-weights", action="store_true", help="send back the trained weights in fp16, not the tar"
+)
+ap.add_argument(
+    "--unpack",
+    nargs=3,
+    type=Path,
+    metavar=("MODEL", "WEIGHTS", "DEST"),
+    help="here: DEST = MODEL with WEIGHTS (an --fp16-weights file) put in, and META's config if beside it",
+)
 ap.add_argument("--pack", nargs=2, type=Path, metavar=("DATA", "NPZ"), help="decode DATA's videos into NPZ")
 args = ap.parse_args()
+if args.unpack:
+    from safetensors.torch import load_file, save_file
+
+    model, weights, dest = args.unpack
+    shutil.copytree(model, dest)
+    parts = {}
+    for key, tensor in load_file(weights).items():
+        name, _, rest = key.partition(".")
+        parts.setdefault(name, {})[rest] = tensor.float().contiguous()
+    for name, tensors in parts.items():
+        file = next((dest / name).glob("*.safetensors"))
+        old = load_file(file)
+        assert set(old) == set(tensors), (name, set(old) ^ set(tensors))
+        save_file(tensors, file, metadata={"format": "pt"})
+    meta = weights.with_name(weights.name.replace("-fp16.safetensors", "-meta.tar"))
+    if meta.is_file():
+        with tarfile.open(meta) as tar:
+            for member in tar.getmembers():
+                if member.name.startswith("artv/model/"):
+                    member.name = member.name[len("artv/model/") :]
+                    tar.extract(member, dest)
+    print("unpacked", sorted(parts), "into", dest)
+    sys.exit(0)
 if args.pack:
     import numpy as np
 
@@ -125,17 +171,18 @@ from artv_cli.engine.model.artv import ARTVModel  # noqa: E402
 from artv_cli.engine.training.trainer import TrainConfig, train  # noqa: E402
 
 vae_model = args.work / "vae" / "model"
-shutil.copytree(args.carry / "vae-model", vae_model)
-fresh = ARTVModel.random("world64", seed=0)
-for name in ("unet", "mask_unet"):
-    if not (vae_model / name / "diffusion_pytorch_model.safetensors").is_file():
-        getattr(fresh, name).save_pretrained(vae_model / name)
-check = ARTVModel.load(vae_model)
-log(
-    "vae model ready; unet checksum",
-    round(sum(float(p.detach().double().sum()) for p in check.unet.parameters()), 6),
-)
-del fresh, check
+if not args.continue_from:
+    shutil.copytree(args.carry / "vae-model", vae_model)
+    fresh = ARTVModel.random("world64", seed=0)
+    for name in ("unet", "mask_unet"):
+        if not (vae_model / name / "diffusion_pytorch_model.safetensors").is_file():
+            getattr(fresh, name).save_pretrained(vae_model / name)
+    check = ARTVModel.load(vae_model)
+    log(
+        "vae model ready; unet checksum",
+        round(sum(float(p.detach().double().sum()) for p in check.unet.parameters()), 6),
+    )
+    del fresh, check
 
 
 class Events:
@@ -187,7 +234,14 @@ def config(stage, model, out, steps, batch, lr, warmup, **extra):
 
 
 BASE = dict(lr=5e-4, warmup=100)
-ARTV = dict(lr=3e-4, warmup=100, drop_ref=0.3, drop_anchor=0.3, first_step_share=0.25)
+ARTV = dict(
+    lr=args.artv_lr,
+    warmup=100,
+    drop_ref=0.3,
+    drop_anchor=0.3,
+    first_step_share=args.first_step_share,
+    motion_weight=args.motion_weight,
+)
 RESERVE = 20  # the end: tar, split, copy
 
 
@@ -216,17 +270,21 @@ summary = {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": 
 try:
     # 3. The base stage (text-to-image of the world's frames); the first timing run also builds the cache.
     t = time.time()
-    rate_base = timed("base", vae_model, args.base_batch, BASE, "base")
-    summary["cache_and_base_timing_s"] = round(time.time() - t, 1)
-    left = args.budget - (time.time() - T0) - RESERVE - 30  # 30: the ART-V timing run
-    base_out = full("base", vae_model, args.base_batch, BASE, left * args.base_share, rate_base, "base")
-    summary["base_s"] = round(time.time() - t, 1)
+    if args.continue_from:  # ART-V goes on from a trained ART-V model: no base stage
+        start_model = args.continue_from
+    else:
+        rate_base = timed("base", vae_model, args.base_batch, BASE, "base")
+        summary["cache_and_base_timing_s"] = round(time.time() - t, 1)
+        left = args.budget - (time.time() - T0) - RESERVE - 30  # 30: the ART-V timing run
+        base_out = full("base", vae_model, args.base_batch, BASE, left * args.base_share, rate_base, "base")
+        summary["base_s"] = round(time.time() - t, 1)
+        start_model = base_out / "model"
 
     # 4. ART-V from the base (as `artv init --base` from Stable Diffusion), the first step oversampled.
     t = time.time()
-    rate_artv = timed("artv", base_out / "model", args.artv_batch, ARTV, "artv")
+    rate_artv = timed("artv", start_model, args.artv_batch, ARTV, "artv")
     left = args.budget - (time.time() - T0) - RESERVE
-    artv_out = full("artv", base_out / "model", args.artv_batch, ARTV, left, rate_artv, "artv")
+    artv_out = full("artv", start_model, args.artv_batch, ARTV, left, rate_artv, "artv")
     summary["artv_s"] = round(time.time() - t, 1)
 except BaseException as error:  # keep what was made
     log("FAILED", repr(error))
@@ -250,7 +308,17 @@ with tarfile.open(args.out / "runs-meta.tar", "w") as tar:
             if (args.work / stage / name).exists():
                 tar.add(args.work / stage / name, f"{stage}/{name}")
 model_dir = args.work / "artv" / "model"
-if model_dir.is_dir():
+if model_dir.is_dir() and args.fp16_weights:  # the trained networks alone, in fp16 (half the bytes)
+    from safetensors.torch import load_file, save_file
+
+    weights = {}
+    for name in ("unet", "mask_unet", "cond", "mask_cond", "text_encoder"):
+        for file in (model_dir / name).glob("*.safetensors"):
+            for key, tensor in load_file(file).items():
+                weights[f"{name}.{key}"] = tensor.half().contiguous()
+    save_file(weights, args.out / "artv-fp16.safetensors")
+    (args.out / "runs-meta.tar").rename(args.out / "artv-meta.tar")
+elif model_dir.is_dir():
     blob = args.work / "artv-model.tar"
     with tarfile.open(blob, "w") as tar:
         tar.add(model_dir, "model")
@@ -259,7 +327,7 @@ if model_dir.is_dir():
     for k in range(0, len(data_bytes), part):
         (args.out / f"artv-model.tar.part{k // part}").write_bytes(data_bytes[k : k + part])
 base_model = args.work / "base" / "model"
-if base_model.is_dir():
+if base_model.is_dir() and not args.continue_from:
     from safetensors.torch import load_file, save_file
 
     weights = {}

@@ -126,6 +126,13 @@ def train(
             help="Share of samples whose target is frame 1 (references both frame 0; motion from text)."
         ),
     ] = 0.0,
+    motion_weight: Annotated[
+        float,
+        typer.Option(
+            help="Extra loss weight where the frame changes: 1 + W * |z^i - z^{i-1}| per latent pixel "
+            "(0: the paper's plain loss)."
+        ),
+    ] = 0.0,
     train_text_encoder: Annotated[
         bool, typer.Option(help="Train the text encoder too (models built from scratch).")
     ] = False,
@@ -231,6 +238,7 @@ def train(
         cpu=cpu,
         stage=stage.value,
         first_step_share=first_step_share,
+        motion_weight=motion_weight,
         train_text_encoder=train_text_encoder,
         ablate=[a.value for a in ablate or []],
         drop_text=drop_text,

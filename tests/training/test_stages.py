@@ -126,3 +126,36 @@ def test_vae_stage_stops_at_the_time_limit_and_exports_what_it_fitted(synth_data
     recorded = json.loads((run / "model" / "artv_config.json").read_text())["extra"]["vae_training"]
     assert recorded["steps"] == 1 and recorded["scaling_factor"] > 0
     assert json.loads((run / "summary.json").read_text())["steps"] == 1
+
+
+def test_motion_weight_counts_the_changing_pixels_more_and_zero_is_the_plain_loss():
+    import torch
+
+    from artv_cli.engine.training.trainer import motion_weights
+
+    z_ref = torch.zeros(1, 4, 8, 8)
+    z0 = z_ref.clone()
+    z0[:, :, 2:4, 2:4] = 1.0  # the object moved into these pixels
+    weight = motion_weights(z0, z_ref, 4.0)
+    assert weight.shape == (1, 1, 8, 8)
+    assert float(weight[0, 0, 2, 2]) == 5.0 and float(weight[0, 0, 6, 6]) == 1.0
+    assert torch.equal(motion_weights(z0, z_ref, 0.0), torch.ones(1, 1, 8, 8))
+    # an error only where the object moved weighs more than the same error on the background
+    err_moving, err_still = torch.zeros(1, 4, 8, 8), torch.zeros(1, 4, 8, 8)
+    err_moving[:, :, 2, 2], err_still[:, :, 6, 6] = 1.0, 1.0
+    loss = lambda e: float((e.pow(2) * weight).mean() / weight.mean())  # noqa: E731
+    assert loss(err_moving) > 4 * loss(err_still)
+
+
+def test_train_with_motion_weight_records_it_and_a_negative_weight_names_the_fix(synth_data, tmp_path):
+    import json
+
+    base = ["train", "--data", str(synth_data), "--model", "tiny-random", "--steps", "2", "--batch-size", "2"]
+    base += ["--validation-videos", "0"]
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "run"), "--motion-weight", "4"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["motion_weight"] == 4.0
+    assert (tmp_path / "run" / "model").is_dir()
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--motion-weight", "-1"])
+    assert result.exit_code != 0
+    assert "--motion-weight must be 0 or more" in result.output and "--motion-weight 4" in result.output

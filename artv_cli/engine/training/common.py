@@ -120,6 +120,11 @@ class TrainConfig:
     first_step_share: float = 0.0
     """Share of samples whose target is frame 1, where both references are frame 0 and only the text
     says how to move (the first step of every `animate`); 0 draws targets uniformly."""
+    motion_weight: float = 0.0
+    """Extra loss weight where the frame changes: each latent pixel's squared error is weighted by
+    1 + motion_weight * |z^i - z^{i-1}| (the channel mean of the clean latents' change, unit-scale latents),
+    normalised so the loss keeps its scale. The moving object is a few percent of a frame; this makes its
+    motion count. 0 is the plain loss of Eq. 4; the base stage ignores it."""
 
 
 @dataclass

@@ -55,9 +55,16 @@ class TrainableParts(torch.nn.Module):
     Its forward is the whole loss, so distributed data parallel sees every parameter in one call.
     """
 
-    def __init__(self, model: ARTVModel, train_text_encoder: bool = False, base: bool = False):
+    def __init__(
+        self,
+        model: ARTVModel,
+        train_text_encoder: bool = False,
+        base: bool = False,
+        motion_weight: float = 0.0,
+    ):
         super().__init__()
         self.base = base  # the base stage: Phi_dynamic alone, as a text-to-image model
+        self.motion_weight = 0.0 if base else motion_weight
         self.unet, self.mask_unet, self.cond, self.mask_cond = (
             model.unet,
             model.mask_unet,
@@ -80,7 +87,7 @@ class TrainableParts(torch.nn.Module):
         t_aug: torch.Tensor,  # (B,) augmentation step
         keep_ref: torch.Tensor,  # (B,) bool: references present, static path on
     ) -> torch.Tensor:
-        """The epsilon loss on eps_hat (Eq. 4 with Eq. 7)."""
+        """The epsilon loss on eps_hat (Eq. 4 with Eq. 7), weighted towards change with --motion-weight."""
         model = self._model[0]
         z_t = add_noise(z0, noise, model.alphas_cumprod[t].view(-1, 1, 1, 1))
         dtype = model.dtype
@@ -101,7 +108,15 @@ class TrainableParts(torch.nn.Module):
             static=keep_ref,
         )
         eps_hat = model.predict_noise(z_t, t, cond, every_row=not self.base)
-        return F.mse_loss(eps_hat, noise.float())
+        if self.motion_weight == 0:
+            return F.mse_loss(eps_hat, noise.float())
+        weight = motion_weights(z0, z_ref, self.motion_weight)
+        return ((eps_hat.float() - noise.float()).pow(2) * weight).mean() / weight.mean()
+
+
+def motion_weights(z0: torch.Tensor, z_ref: torch.Tensor, strength: float) -> torch.Tensor:
+    """(B, 1, h, w) loss weights 1 + strength * |z^i - z^{i-1}| averaged over channels (--motion-weight)."""
+    return 1 + strength * (z0.float() - z_ref.float()).abs().mean(1, keepdim=True)
 
 
 class StepSampler(torch.utils.data.Sampler):
@@ -140,6 +155,10 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         raise ArtvError(
             f"--first-step-share must be in [0, 1] (got {config.first_step_share:g})",
             "use --first-step-share 0.3",
+        )
+    if config.motion_weight < 0:
+        raise ArtvError(
+            f"--motion-weight must be 0 or more (got {config.motion_weight:g})", "use --motion-weight 4"
         )
     base_stage = config.stage == "base"
 
@@ -198,7 +217,9 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         record_training_words(model, [item.caption for item in catalogue.items])
     model.vae.requires_grad_(False).eval()
     model.text_encoder.requires_grad_(config.train_text_encoder).train(config.train_text_encoder)
-    parts = TrainableParts(model, config.train_text_encoder, base=base_stage).train()
+    parts = TrainableParts(
+        model, config.train_text_encoder, base=base_stage, motion_weight=config.motion_weight
+    ).train()
     if not method.use_mask or base_stage:  # the ablation without Phi_mask, or the base stage: no Phi_mask
         model.mask_unet.requires_grad_(False)
         model.mask_cond.requires_grad_(False)
