@@ -129,15 +129,17 @@ def run(args) -> dict:
         for mode in args.modes:
             started, results, firsts = time.perf_counter(), [], []
             for number, c in enumerate(group):
+                if number < args.start:
+                    continue
                 settings = settings_for(model, args, args.frames, args.seed + number)
                 frames = make(model, c["caption"], settings, c["frames"][0] if mode == "animate" else None)
                 results.append(score(c["caption"], frames))
                 if mode == "generate":
                     firsts.append(score(c["caption"], [frames[0], frames[0]]))
                 print(f"[{wording} {mode}] {number + 1}/{len(group)}", file=sys.stderr, end="\r")
-            report["rows"][f"{mode} ({wording})"] = row(results, time.perf_counter() - started, len(group))
+            report["rows"][f"{mode} ({wording})"] = row(results, time.perf_counter() - started, len(results))
             if firsts:
-                report["rows"][f"generate frame 0 ({wording})"] = row(firsts, 0, len(group))
+                report["rows"][f"generate frame 0 ({wording})"] = row(firsts, 0, len(firsts))
             print(f"{mode} ({wording}): {report['rows'][f'{mode} ({wording})']['summary']}", file=sys.stderr)
     if args.long:
         for mode in args.modes:
@@ -156,6 +158,22 @@ def run(args) -> dict:
             report["rows"][f"{mode} {args.long} frames"] = long_row
             print(f"{mode} {args.long} frames: {long_row['summary']}", file=sys.stderr)
     return report
+
+
+def merge(reports: list[dict]) -> dict:
+    """One report from several over parts of the same test set (`--start`): rows joined in order."""
+    merged = {k: v for k, v in reports[0].items() if k != "rows"} | {"rows": {}}
+    for report in reports:
+        for name, data in report["rows"].items():
+            joined = merged["rows"].setdefault(name, {"videos": [], "seconds": 0.0})
+            joined["videos"] += data["videos"]
+            joined["seconds"] += data["seconds_per_video"] * len(data["videos"])
+    for name, joined in merged["rows"].items():
+        long_row = row(joined["videos"], joined["seconds"], len(joined["videos"]))
+        if any("frozen" in v for v in joined["videos"]):
+            long_row["summary"]["frozen_videos"] = sum(v.get("frozen", False) for v in joined["videos"])
+        merged["rows"][name] = long_row
+    return merged
 
 
 def table(report: dict) -> str:
@@ -188,6 +206,15 @@ def main() -> None:
     parser.add_argument("--test", type=Path, help="held-out test set in the grammar's wording")
     parser.add_argument("--people", type=Path, help="held-out test set in people's phrasings")
     parser.add_argument("--videos", type=int, default=64)
+    parser.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        help="render test videos START..VIDEOS-1 only (seeds as in a whole run)",
+    )
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", help="join saved reports' rows (in order) into --out"
+    )
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--modes", nargs="+", default=["animate", "generate"])
     parser.add_argument("--steps", type=int)
@@ -203,6 +230,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path, nargs="+", help="print the tables of saved reports")
     args = parser.parse_args()
+    if args.merge:
+        report = merge([json.loads(path.read_text()) for path in args.merge])
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1) + "\n")
+        print(table(report))
+        return
     if args.report:
         for path in args.report:
             print(table(json.loads(path.read_text())) + "\n")

@@ -62,3 +62,27 @@ def test_batch_benchmark_reports_videos_per_minute_against_batch_1(tmp_path, mon
     report = json.loads(out.read_text())
     assert [r["batch_size"] for r in report["results"]] == [1, 3]
     assert report["results"][0]["vs_batch_1"] == 1.0 and report["results"][1]["videos_per_min"] > 0
+
+
+def test_world_eval_in_two_parts_merges_to_the_whole_run(synth_data, tmp_path, monkeypatch):
+    """`--start` renders the later videos with the seeds of a whole run; `--merge` joins the parts."""
+    common = [
+        "--model",
+        str(ROOT / "artv_cli" / "models" / "world64"),
+        "--test",
+        str(synth_data),
+        "--videos",
+        "3",
+    ]
+    common += ["--frames", "2", "--steps", "1", "--modes", "generate"]
+    for name, extra in (("whole", []), ("part1", ["--videos", "1"]), ("part2", ["--start", "1"])):
+        run_script("world_eval.py", [*common, *extra, "--out", str(tmp_path / f"{name}.json")], monkeypatch)
+    parts = [tmp_path / "part1.json", tmp_path / "part2.json"]
+    run_script(
+        "world_eval.py", ["--merge", *map(str, parts), "--out", str(tmp_path / "merged.json")], monkeypatch
+    )
+    whole, merged = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("whole", "merged"))
+    assert len(json.loads(parts[1].read_text())["rows"]["generate (grammar)"]["videos"]) == 2
+    for name in ("generate (grammar)", "generate frame 0 (grammar)"):
+        assert merged["rows"][name]["videos"] == whole["rows"][name]["videos"]
+        assert merged["rows"][name]["summary"] == whole["rows"][name]["summary"]
