@@ -49,6 +49,13 @@ def synth(
             help="grammar (one wording) or varied (synonyms, orders, omissions; the split's own phrasings)."
         ),
     ] = "grammar",
+    start: Annotated[
+        str,
+        typer.Option(
+            help="centred (paths centred near the middle: the start gives the direction away) or anywhere "
+            "(start independent of the direction; objects may leave the frame)."
+        ),
+    ] = "centred",
 ) -> None:
     """Write a captioned synthetic video dataset (WebVid layout) with exact ground truth.
 
@@ -82,6 +89,7 @@ def synth(
         holdout=holdout,
         split=split,
         captions=captions,
+        start=start,
     )
     columns = (
         TextColumn("videos"),

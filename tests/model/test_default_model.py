@@ -211,3 +211,32 @@ def test_world_tokenizer_makes_each_world_word_one_token_and_is_reproducible():
         for word in phrase.split():
             assert len(first.tokenize(word)) == 1, word
     assert first.tokenize("purple")  # words outside the world still tokenize (character by character)
+
+
+def test_synth_start_anywhere_gives_the_direction_away_no_more_and_centred_is_unchanged(tmp_path):
+    """With centred paths the start predicts the direction (a shortcut the first default model learned);
+    --start anywhere draws it independently. Same seed: same objects and captions, only the starts move."""
+    import numpy as np
+
+    from artv_cli.engine.data.synth import DIRECTIONS, SynthSettings, design_video
+
+    def agreement(start: str) -> float:
+        settings = SynthSettings(videos=400, frames=16, max_objects=1, cameras=("static",), start=start)
+        scores = []
+        for index in range(400):
+            obj = design_video(index, settings).objects[0]
+            toward_middle = np.array([0.5, 0.5]) - np.array(obj.start)
+            scores.append(float(toward_middle @ np.array(DIRECTIONS[obj.direction], float)) > 0)
+        return float(np.mean(scores))
+
+    assert agreement("centred") > 0.85  # "move towards the middle" is right almost nine times in ten
+    assert 0.35 < agreement("anywhere") < 0.65  # a coin toss
+    plain = SynthSettings(videos=3, frames=16)
+    anywhere = SynthSettings(videos=3, frames=16, start="anywhere")
+    for index in range(3):
+        a, b = design_video(index, plain), design_video(index, anywhere)
+        assert a.caption == b.caption and [o.direction for o in a.objects] == [o.direction for o in b.objects]
+    result = CliRunner().invoke(
+        app, ["data", "synth", str(tmp_path / "w"), "--videos", "2", "--start", "edge"]
+    )
+    assert result.exit_code != 0 and "--start must be centred or anywhere" in result.output

@@ -61,6 +61,10 @@ class SynthSettings:
     """With holdout: `train` never draws a held-out combination, `test` draws only those."""
     captions: str = "grammar"
     """`grammar`: one wording; `varied`: many phrasings (engine/captions.py), of the split's phrasing set."""
+    start: str = "centred"
+    """`centred`: each path is centred near the middle, so it stays in view, and where an object starts
+    gives its direction away (a model can learn to move towards the middle and ignore the text);
+    `anywhere`: the start is drawn independently of the direction, and an object may leave the frame."""
 
 
 @dataclass
@@ -130,12 +134,17 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
         radius = float(rng.uniform(0.09, 0.14))
         ux, uy = DIRECTIONS[direction]
         travel = SPEEDS[speed]
-        # Start so that the path is centred near the middle and stays inside the frame.
-        slack = max(0.0, 0.5 - radius - travel / 2)
-        centre = 0.5 + rng.uniform(-slack, slack, size=2) * 0.8
-        if n_objects == 2:  # keep two objects apart: one in each half, across the motion
-            centre += np.array([-uy, ux]) * (0.18 if k == 0 else -0.18)
-        start = (float(centre[0] - ux * travel / 2), float(centre[1] - uy * travel / 2))
+        if settings.start == "anywhere":  # the start says nothing about the direction
+            centre = 0.5 + rng.uniform(-1, 1, size=2) * (0.5 - radius) * 0.8
+            if n_objects == 2:
+                centre += np.array([-uy, ux]) * (0.18 if k == 0 else -0.18)
+            start = (float(centre[0]), float(centre[1]))
+        else:  # start so that the path is centred near the middle and stays inside the frame
+            slack = max(0.0, 0.5 - radius - travel / 2)
+            centre = 0.5 + rng.uniform(-slack, slack, size=2) * 0.8
+            if n_objects == 2:  # keep two objects apart: one in each half, across the motion
+                centre += np.array([-uy, ux]) * (0.18 if k == 0 else -0.18)
+            start = (float(centre[0] - ux * travel / 2), float(centre[1] - uy * travel / 2))
         velocity = (ux * travel / span, uy * travel / span)
         objects.append(
             SynthObject(str(shapes[k]), str(colours[k]), direction, speed, radius, start, velocity)
@@ -267,6 +276,10 @@ def check_world(settings: SynthSettings) -> None:
         )
     if settings.split not in ("train", "test"):
         raise ArtvError(f"--split must be train or test (got {settings.split!r})", "use --split test")
+    if settings.start not in ("centred", "anywhere"):
+        raise ArtvError(
+            f"--start must be centred or anywhere (got {settings.start!r})", "use --start anywhere"
+        )
     if settings.split == "test" and not settings.holdout:
         raise ArtvError(
             "--split test needs --holdout", "add --holdout 8 (the same value as the training set)"
