@@ -86,3 +86,24 @@ def test_world_eval_in_two_parts_merges_to_the_whole_run(synth_data, tmp_path, m
     for name in ("generate (grammar)", "generate frame 0 (grammar)"):
         assert merged["rows"][name]["videos"] == whole["rows"][name]["videos"]
         assert merged["rows"][name]["summary"] == whole["rows"][name]["summary"]
+
+
+def test_direction_probe_asks_all_eight_directions_and_reports_the_cosines(synth_data, tmp_path, monkeypatch):
+    out = tmp_path / "probe.json"
+    args = [
+        "--model",
+        str(ROOT / "artv_cli" / "models" / "world64"),
+        "--test",
+        str(synth_data),
+        "--cases",
+        "1",
+    ]
+    run_script(
+        "direction_probe.py",
+        [*args, "--frames", "2", "--seeds", "1", "--steps", "1", "--out", str(out)],
+        monkeypatch,
+    )
+    report = json.loads(out.read_text())
+    rows = report["cases"][0]["rows"]
+    assert len(rows) == 8 and {r["direction"] for r in rows} >= {"left", "right", "up", "down"}
+    assert all(-1.001 <= r["cosine"] <= 1.001 for r in rows if r["cosine"] == r["cosine"])
