@@ -214,7 +214,7 @@ def test_world_tokenizer_makes_each_world_word_one_token_and_is_reproducible():
 
 
 def test_synth_start_anywhere_gives_the_direction_away_no_more_and_centred_is_unchanged(tmp_path):
-    """With centred paths the start predicts the direction (a shortcut the first default model learned);
+    """With centred paths the start predicts the direction (a shortcut the default model took);
     --start anywhere draws it independently. Same seed: same objects and captions, only the starts move."""
     import numpy as np
 
