@@ -136,15 +136,14 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
         travel = SPEEDS[speed]
         if settings.start == "anywhere":  # the start says nothing about the direction
             centre = 0.5 + rng.uniform(-1, 1, size=2) * (0.5 - radius) * 0.8
-            if n_objects == 2:
-                centre += np.array([-uy, ux]) * (0.18 if k == 0 else -0.18)
-            start = (float(centre[0]), float(centre[1]))
-        else:  # start so that the path is centred near the middle and stays inside the frame
+            half_path = 0.0
+        else:  # the path centred near the middle, inside the frame: the start gives the direction away
             slack = max(0.0, 0.5 - radius - travel / 2)
             centre = 0.5 + rng.uniform(-slack, slack, size=2) * 0.8
-            if n_objects == 2:  # keep two objects apart: one in each half, across the motion
-                centre += np.array([-uy, ux]) * (0.18 if k == 0 else -0.18)
-            start = (float(centre[0] - ux * travel / 2), float(centre[1] - uy * travel / 2))
+            half_path = travel / 2
+        if n_objects == 2:  # keep two objects apart: one in each half, across the motion
+            centre += np.array([-uy, ux]) * (0.18 if k == 0 else -0.18)
+        start = (float(centre[0] - ux * half_path), float(centre[1] - uy * half_path))
         velocity = (ux * travel / span, uy * travel / span)
         objects.append(
             SynthObject(str(shapes[k]), str(colours[k]), direction, speed, radius, start, velocity)
