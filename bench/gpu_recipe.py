@@ -59,7 +59,8 @@ ap.add_argument(
     nargs=3,
     type=Path,
     metavar=("MODEL", "WEIGHTS", "DEST"),
-    help="here: DEST = MODEL with WEIGHTS (an --fp16-weights file) put in, and META's config if beside it",
+    help="here: DEST = MODEL with WEIGHTS (an --fp16-weights file) put in, and the config of the "
+    "artv-meta.tar beside WEIGHTS if there is one",
 )
 ap.add_argument("--pack", nargs=2, type=Path, metavar=("DATA", "NPZ"), help="decode DATA's videos into NPZ")
 args = ap.parse_args()

@@ -64,17 +64,14 @@ def test_batch_benchmark_reports_videos_per_minute_against_batch_1(tmp_path, mon
     assert report["results"][0]["vs_batch_1"] == 1.0 and report["results"][1]["videos_per_min"] > 0
 
 
+def on_world(test_set) -> list[str]:
+    """The shipped default model and a synthetic test set, as the world scripts take them."""
+    return ["--model", str(ROOT / "artv_cli" / "models" / "world64"), "--test", str(test_set)]
+
+
 def test_world_eval_in_two_parts_merges_to_the_whole_run(synth_data, tmp_path, monkeypatch):
     """`--start` renders the later videos with the seeds of a whole run; `--merge` joins the parts."""
-    common = [
-        "--model",
-        str(ROOT / "artv_cli" / "models" / "world64"),
-        "--test",
-        str(synth_data),
-        "--videos",
-        "3",
-    ]
-    common += ["--frames", "2", "--steps", "1", "--modes", "generate"]
+    common = [*on_world(synth_data), "--videos", "3", "--frames", "2", "--steps", "1", "--modes", "generate"]
     for name, extra in (("whole", []), ("part1", ["--videos", "1"]), ("part2", ["--start", "1"])):
         run_script("world_eval.py", [*common, *extra, "--out", str(tmp_path / f"{name}.json")], monkeypatch)
     parts = [tmp_path / "part1.json", tmp_path / "part2.json"]
@@ -90,14 +87,7 @@ def test_world_eval_in_two_parts_merges_to_the_whole_run(synth_data, tmp_path, m
 
 def test_direction_probe_asks_all_eight_directions_and_reports_the_cosines(synth_data, tmp_path, monkeypatch):
     out = tmp_path / "probe.json"
-    args = [
-        "--model",
-        str(ROOT / "artv_cli" / "models" / "world64"),
-        "--test",
-        str(synth_data),
-        "--cases",
-        "1",
-    ]
+    args = [*on_world(synth_data), "--cases", "1"]
     run_script(
         "direction_probe.py",
         [*args, "--frames", "2", "--seeds", "1", "--steps", "1", "--out", str(out)],
