@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err
+from artv_cli.console import err, raise_if_terminated
 
 data_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -100,7 +100,12 @@ def synth(
     )
     with Progress(*columns, console=err) as progress:
         task = progress.add_task("synth", total=videos)
-        synth_dataset(out, settings, on_video=lambda done, total: progress.update(task, completed=done))
+
+        def on_video(done: int, total: int) -> None:
+            progress.update(task, completed=done)
+            raise_if_terminated()  # a SIGTERM that landed in ffmpeg's finalizer is not lost
+
+        synth_dataset(out, settings, on_video=on_video)
     err.print(f"wrote {videos} videos of {frames} frames at {size}x{size} to {out}")
     print(out)
 

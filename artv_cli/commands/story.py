@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from artv_cli import options as o
-from artv_cli.console import err, interrupted_status
+from artv_cli.console import err, interrupted_status, raise_if_terminated
 
 # Seconds per denoising step of one frame, measured (2-core CPU, fp32, tiny preset at 64x64, 3 branches).
 MEASURED_STEP_SECONDS = {"tiny": 0.016}
@@ -157,6 +157,7 @@ def story(
             progress.update(task, completed=done_before)
 
             def on_frame(segment: int, frame: int, step: int, steps: int) -> None:
+                raise_if_terminated()  # a SIGTERM that landed in a finalizer is not lost
                 progress.update(
                     task,
                     advance=1,
