@@ -97,3 +97,18 @@ def test_direction_probe_asks_all_eight_directions_and_reports_the_cosines(synth
     rows = report["cases"][0]["rows"]
     assert len(rows) == 8 and {r["direction"] for r in rows} >= {"left", "right", "up", "down"}
     assert all(-1.001 <= r["cosine"] <= 1.001 for r in rows if r["cosine"] == r["cosine"])
+    spread = report["cases"][0]["text_spread"]
+    assert spread["directions"] > 0 and spread["ratio"] == round(spread["directions"] / spread["colours"], 3)
+
+
+def test_direction_probe_text_only_measures_the_encoder_without_rendering(synth_data, tmp_path, monkeypatch):
+    """The encoder's spreads alone: no video is rendered, so no shifts or cosines are reported."""
+    out = tmp_path / "text.json"
+    run_script(
+        "direction_probe.py",
+        [*on_world(synth_data), "--cases", "2", "--text-only", "--out", str(out)],
+        monkeypatch,
+    )
+    report = json.loads(out.read_text())
+    assert "mean_cosine" not in report and all("rows" not in case for case in report["cases"])
+    assert report["text_ratio"] > 0 and len(report["cases"]) == 2
