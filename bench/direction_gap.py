@@ -28,6 +28,7 @@ from artv_cli.engine.data.world import COLOURS  # noqa: E402
 from artv_cli.engine.hub.registry import load_model, resolve_model  # noqa: E402
 from artv_cli.engine.model.artv import Conditions  # noqa: E402
 from artv_cli.engine.model.masked import add_noise  # noqa: E402
+from artv_cli.engine.sampling.loop import augment  # noqa: E402
 
 
 def asked(caption: str, names) -> str | None:
@@ -46,9 +47,9 @@ def first_step_losses(
     z0, z1 = z[:1], z[1:2]
     generator = torch.Generator().manual_seed(seed)
     level = torch.full((1,), model.config.t_test, dtype=torch.long)
-    aug = model.alphas_cumprod[level].view(-1, 1, 1, 1)
-    prev, prev2, anchor = (add_noise(z0, torch.randn(z0.shape, generator=generator), aug) for _ in range(3))
-    refs = torch.cat([prev, prev2], 1)  # both references are frame 0, augmented as the sampler does (Eq. 3)
+    # both references are frame 0, each augmented with its own noise, and so is the anchor (Eq. 3)
+    prev, prev2, anchor = (augment(model, z0, model.config.t_test, generator) for _ in range(3))
+    refs = torch.cat([prev, prev2], 1)
     n = len(captions)
     text = model.encode_prompt(captions)
     cond = Conditions(
