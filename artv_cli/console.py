@@ -92,6 +92,44 @@ class ArtvGroup(TyperGroup):
             sys.exit(1)
 
 
+class PlainProgress:
+    """Progress as plain lines on stderr, for when it is not a terminal (`nohup`, a job log, CI).
+
+    Rich draws its live bar only on a terminal, so a long command run in the background would otherwise
+    print nothing until it ends. One line per task when it starts, then at most every `every` seconds
+    (`ARTV_PROGRESS_EVERY`, default 30), and when it completes: done/total, stats, elapsed, eta.
+    """
+
+    def __init__(self, every: float | None = None):
+        self.every = float(os.environ.get("ARTV_PROGRESS_EVERY", 30)) if every is None else every
+        self._seen: dict[str, tuple[float, float, float]] = {}  # name: (first time, first done, last print)
+        self._finished: set[str] = set()
+
+    def update(self, name: str, done: float, total: float, stats: str = "") -> None:
+        import time
+
+        now = time.monotonic()
+        if name in self._finished:
+            return
+        if name not in self._seen:
+            self._seen[name] = (now, done, float("-inf"))
+        first, first_done, last = self._seen[name]
+        if done < total and now - last < self.every:
+            return
+        self._seen[name] = (first, first_done, now)
+        rate = (done - first_done) / (now - first) if now > first else 0.0
+        eta = _clock((total - done) / rate) if rate > 0 else "-:--:--"
+        if done >= total:
+            self._finished.add(name)
+        line = f"{name} {done:g}/{total:g}" + (f"  {stats}" if stats else "")
+        err.print(f"{line}  {_clock(now - first)} eta {eta}", soft_wrap=True, markup=False)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 def progress_bar():
     """The progress bar of long commands, on stderr: description, bar, done/total, elapsed, eta."""
     from rich.progress import (

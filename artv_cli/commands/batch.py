@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from artv_cli import options as o
-from artv_cli.console import err, raise_if_terminated
+from artv_cli.console import PlainProgress, err, raise_if_terminated
 from artv_cli.errors import ArtvError
 
 
@@ -220,8 +220,12 @@ def _render(state, engine, rows, done, mine, out, model, batch_size) -> None:
                 seen[0] = time.monotonic()
                 progress.update(task, completed=len(engine.read_manifest(out)))
 
+        plain = None if err.is_terminal else PlainProgress()  # a log file gets lines; a terminal, the bar
+
         def on_video(row, seconds) -> None:
             progress.update(task, completed=len(engine.read_manifest(out)))
+            if plain:
+                plain.update("videos", len(engine.read_manifest(out)), len(rows))
 
         engine.render_rows(
             mine, out, model, argv=sys.argv[1:], on_video=on_video, on_step=refresh, batch_size=batch_size

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err, raise_if_terminated
+from artv_cli.console import PlainProgress, err, raise_if_terminated
 
 data_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -100,9 +100,12 @@ def synth(
     )
     with Progress(*columns, console=err) as progress:
         task = progress.add_task("synth", total=videos)
+        plain = None if err.is_terminal else PlainProgress()  # a log file gets lines; a terminal, the bar
 
         def on_video(done: int, total: int) -> None:
             progress.update(task, completed=done)
+            if plain:
+                plain.update("videos", done, total)
             raise_if_terminated()  # a SIGTERM that landed in ffmpeg's finalizer is not lost
 
         synth_dataset(out, settings, on_video=on_video)

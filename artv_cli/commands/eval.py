@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err, raise_if_terminated
+from artv_cli.console import PlainProgress, err, raise_if_terminated
 
 
 class ProtocolName(str, Enum):
@@ -109,6 +109,7 @@ def eval_videos(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"),
                TimeRemainingColumn())  # fmt: skip
     tasks: dict[str, int] = {}
+    plain = None if err.is_terminal else PlainProgress()  # a log file gets lines; a terminal, the bar
     with Progress(*columns, console=err) as progress:
 
         def on_video(side: str, done: int, total: int) -> None:
@@ -116,6 +117,8 @@ def eval_videos(
             if side not in tasks:
                 tasks[side] = progress.add_task(f"{side} videos", total=total)
             progress.update(tasks[side], completed=done)
+            if plain:
+                plain.update(f"{side} videos", done, total)
 
         run = evaluate(config, on_video)
     results = run.results | {

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err, interrupted_status, raise_if_terminated
+from artv_cli.console import PlainProgress, err, interrupted_status, raise_if_terminated
 
 
 class Precision(str, Enum):
@@ -272,6 +272,7 @@ def run_training(config, json_out: bool) -> None:
     )
     tasks: dict[str, int] = {}
     state = {"interrupted": None}
+    plain = None if err.is_terminal else PlainProgress()  # a log file gets lines; a terminal, the bar
 
     def on_event(kind: str, info: dict) -> None:
         if kind == "step":  # not on the "interrupted" event itself: that one records the checkpoint
@@ -282,6 +283,8 @@ def run_training(config, json_out: bool) -> None:
             if "cache" not in tasks:
                 tasks["cache"] = progress.add_task("latent cache", total=info["total"], stats="videos")
             progress.update(tasks["cache"], completed=info["done"])
+            if plain:
+                plain.update("latent cache", info["done"], info["total"], "videos")
         elif kind == "start":
             tasks["train"] = progress.add_task(
                 "train", total=info["total"], completed=info["step"], stats="steps"
@@ -292,6 +295,8 @@ def run_training(config, json_out: bool) -> None:
                 f"{info['samples_per_s']:.1f} samples/s"
             )
             progress.update(tasks["train"], completed=info["step"], stats=stats)
+            if plain:
+                plain.update("train", info["step"], info["total"], stats)
         elif kind == "checkpoint":
             progress.console.print(f"checkpoint {info['path']}")
         elif kind == "validation":

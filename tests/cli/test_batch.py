@@ -2,6 +2,7 @@
 same bytes from one process or two (accelerate, gloo)."""
 
 import json
+import re
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ QUICK = ["--model", "tiny-random", "--frames", "2", "--steps", "1"]
 
 
 def run(*args):
-    return CliRunner().invoke(app, ["batch", *map(str, args)])
+    return CliRunner().invoke(app, ["batch", *map(str, args)], env={"ARTV_PROGRESS_EVERY": "0"})
 
 
 def test_a_text_file_renders_one_named_seeded_video_a_line(tmp_path):
@@ -108,7 +109,10 @@ def test_a_finished_batch_is_resumed_only_when_asked_and_never_rewritten(tmp_pat
     prompts = tmp_path / "p.txt"
     prompts.write_text("one\ntwo\n")
     out = tmp_path / "out"
-    assert run(prompts, "--out", out, *QUICK).exit_code == 0
+    first = run(prompts, "--out", out, *QUICK)
+    assert first.exit_code == 0
+    # stderr is not a terminal here (as under nohup): a plain line per video once 0 s have passed
+    assert re.findall(r"^videos (\d+/\d+) ", first.stderr, re.M) == ["1/2", "2/2"]
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = run(prompts, "--out", out, *QUICK)
     assert again.exit_code == 2 and "--resume" in again.stderr and "2 videos done" in again.stderr

@@ -1,6 +1,7 @@
 """`artv eval`: metric math in closed form, extractors through the real loading code, world scorer, CLI."""
 
 import json
+import re
 import random
 import shutil
 from pathlib import Path
@@ -296,10 +297,12 @@ def test_a_broken_video_is_reported_and_the_rest_are_scored(tmp_path):
 
     for t, frame in enumerate(moving_square(frames=6)):
         Image.fromarray(frame).save(frames / f"{t:04d}.png")
-    result = invoke(["eval", generated, "--drift", "--json"])
+    result = invoke(["eval", generated, "--drift", "--json"], env={"ARTV_PROGRESS_EVERY": "3600"})
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     assert [Path(b["video"]).name for b in printed["broken"]] == ["v01.mp4"]
+    # stderr is not a terminal here (as under nohup): plain lines at the start and the end, no live bar
+    assert re.findall(r"^generated videos (\d+/\d+) ", result.stderr, re.M) == ["1/4", "4/4"]
     assert printed["metrics"]["drift"]["videos"] == 3
     assert "broken video skipped" in result.stderr
 

@@ -1,6 +1,7 @@
 """The embedded default model, and the training pieces that build it and its ablations (issue 5)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -125,9 +126,12 @@ def test_synth_cli_checks_world_options(tmp_path):
     bad = invoke(["data", "synth", tmp_path / "b", "--videos", 2, "--split", "test"])
     assert bad.exit_code == 2 and "--holdout" in bad.stderr
     good = invoke(
-        ["data", "synth", tmp_path / "c", "--videos", 3, "--frames", 4, "--holdout", 8, "--split", "test"]
+        ["data", "synth", tmp_path / "c", "--videos", 3, "--frames", 4, "--holdout", 8, "--split", "test"],
+        env={"ARTV_PROGRESS_EVERY": "3600"},
     )
     assert good.exit_code == 0, good.output
+    # stderr is not a terminal here (as under nohup): plain lines at the start and the end, no live bar
+    assert re.findall(r"^videos (\d+/\d+) ", good.stderr, re.M) == ["1/3", "3/3"]
     world = json.loads((tmp_path / "c" / "synth.json").read_text())
     assert world["settings"]["holdout"] == 8 and world["settings"]["split"] == "test"
 

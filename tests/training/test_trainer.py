@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -259,3 +260,21 @@ def test_two_processes_through_accelerate_agree_on_the_weights(synth_data, tmp_p
     checksums = summary["process_checksums"]
     assert len(checksums) == 2 and checksums[0] == checksums[1]
     assert (run / "model" / "artv_config.json").is_file()
+
+
+def test_train_into_a_log_file_prints_plain_progress_lines(synth_data, tmp_path):
+    """Under nohup stderr is a file, where rich draws no live bar: the cache and the steps still report,
+    at the start, at most every ARTV_PROGRESS_EVERY seconds, and at the end."""
+    run = tmp_path / "run"
+    args = ["train", "--data", synth_data, "--out", run, *QUICK, "--steps", 6, "--cache"]
+    result = invoke(args, env={"ARTV_PROGRESS_EVERY": "3600"})
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert re.findall(r"^latent cache (\d+)/(\d+) ", result.stderr, re.M) == [("1", "8"), ("8", "8")]
+    steps = [line for line in lines if re.match(r"train \d+/6 ", line)]
+    assert [line.split()[1] for line in steps] == ["1/6", "6/6"]
+    assert "loss" in steps[-1] and "samples/s" in steps[-1] and steps[-1].endswith("eta 0:00:00")
+
+    args = ["train", "--data", synth_data, "--out", tmp_path / "every", *QUICK, "--steps", 6]
+    every = invoke(args, env={"ARTV_PROGRESS_EVERY": "0"})
+    assert re.findall(r"^train (\d+)/6 ", every.stderr, re.M) == [str(n) for n in range(1, 7)]
