@@ -2,8 +2,8 @@
 same bytes from one process or two (accelerate, gloo)."""
 
 import json
-import re
 import os
+import re
 import signal
 import socket
 import subprocess

@@ -1,8 +1,8 @@
 """`artv eval`: metric math in closed form, extractors through the real loading code, world scorer, CLI."""
 
 import json
-import re
 import random
+import re
 import shutil
 from pathlib import Path
 
