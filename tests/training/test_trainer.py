@@ -275,6 +275,17 @@ def test_train_into_a_log_file_prints_plain_progress_lines(synth_data, tmp_path)
     assert [line.split()[1] for line in steps] == ["1/6", "6/6"]
     assert "loss" in steps[-1] and "samples/s" in steps[-1] and steps[-1].endswith("eta 0:00:00")
 
-    args = ["train", "--data", synth_data, "--out", tmp_path / "every", *QUICK, "--steps", 6]
-    every = invoke(args, env={"ARTV_PROGRESS_EVERY": "0"})
-    assert re.findall(r"^train (\d+)/6 ", every.stderr, re.M) == [str(n) for n in range(1, 7)]
+
+def test_plain_progress_prints_at_most_every_interval_and_always_the_end(monkeypatch, capsys):
+    from artv_cli import console
+
+    clock = iter([0.0, 1.0, 2.0, 31.0, 32.0, 33.0, 34.0])
+    monkeypatch.setattr("time.monotonic", lambda: next(clock))
+    monkeypatch.setattr(console, "err", console.Console(file=sys.stderr, width=200))
+    plain = console.PlainProgress(every=30)
+    for done in range(1, 7):
+        plain.update("train", done, 6, "loss 0.1")
+    plain.update("train", 6, 6, "loss 0.1")  # the end is printed once
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split()[1] for line in lines] == ["1/6", "4/6", "6/6"]
+    assert lines[1] == "train 4/6  loss 0.1  0:00:31 eta 0:00:21" and lines[2].endswith("eta 0:00:00")
