@@ -37,7 +37,11 @@ CONVENTIONS = """## Conventions
   (`steps`, `scheduler`, guidance in `artv_config.json`) over built-in defaults; every sidecar records the
   resolved values and where they came from.
 - **Environment**: `ARTV_DEBUG=1` (tracebacks), `ARTV_HOME` (the download cache and evaluation weights),
-  `HF_TOKEN` / `HF_ENDPOINT` / `HF_HUB_OFFLINE` (honoured by downloads), `NO_COLOR`.
+  `HF_TOKEN` / `HF_ENDPOINT` / `HF_HUB_OFFLINE` (honoured by downloads), `NO_COLOR`,
+  `ARTV_PROGRESS_EVERY` (seconds between plain progress lines, below).
+- **Progress**: long commands draw a live bar on stderr when it is a terminal; when it is a file (`nohup`, a
+  job log) `train`, `data synth`, `eval` and `batch` print a plain line instead, at the start, at most every
+  30 s and at the end, e.g. `train 120/800  loss 0.0113  0.14 steps/s  17.5 samples/s  0:14:17 eta 1:20:58`.
 - **Start-up**: `artv --help`, `artv models` and every bad-input error load no torch, diffusers or
   transformers (measured by a test with `python -X importtime`).
 - **Bad input**: one line naming the problem, one with the fix, exit status 2, nothing written and nothing
