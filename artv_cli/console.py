@@ -101,7 +101,18 @@ class PlainProgress:
     """
 
     def __init__(self, every: float | None = None):
-        self.every = float(os.environ.get("ARTV_PROGRESS_EVERY", 30)) if every is None else every
+        if every is None:
+            value = os.environ.get("ARTV_PROGRESS_EVERY", "30")
+            try:
+                every = float(value)
+            except ValueError:
+                every = float("nan")
+            if not every >= 0:
+                raise ArtvError(
+                    f"ARTV_PROGRESS_EVERY must be a number of seconds, not '{value}'",
+                    "set it to e.g. 30 (0 prints every update), or unset it",
+                )
+        self.every = every
         self._seen: dict[str, tuple[float, float, float]] = {}  # name: (first time, first done, last print)
         self._finished: set[str] = set()
 

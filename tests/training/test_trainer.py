@@ -289,3 +289,13 @@ def test_plain_progress_prints_at_most_every_interval_and_always_the_end(monkeyp
     lines = capsys.readouterr().err.splitlines()
     assert [line.split()[1] for line in lines] == ["1/6", "4/6", "6/6"]
     assert lines[1] == "train 4/6  loss 0.1  0:00:31 eta 0:00:21" and lines[2].endswith("eta 0:00:00")
+
+
+def test_a_bad_progress_interval_names_the_fix(synth_data, tmp_path):
+    run = tmp_path / "run"
+    result = invoke(
+        ["train", "--data", synth_data, "--out", run, *QUICK, "--steps", 2],
+        env={"ARTV_PROGRESS_EVERY": "soon"},
+    )
+    assert result.exit_code == 2 and "ARTV_PROGRESS_EVERY" in result.stderr and "set it to" in result.stderr
+    assert not run.exists()
