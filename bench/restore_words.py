@@ -28,10 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from artv_cli.engine.data.captions import DIRECTION_PHRASES, SPEED_PHRASES, draw_phrasing, phrase  # noqa: E402
-from artv_cli.engine.data.world import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS  # noqa: E402
-from artv_cli.engine.hub.registry import load_model, resolve_model  # noqa: E402
+from artv_cli.engine.data.captions import DIRECTION_PHRASES, SPEED_PHRASES, draw_phrasing, phrase
+from artv_cli.engine.data.world import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS
+from artv_cli.engine.hub.registry import load_model, resolve_model
 
 GROUP = len(DIRECTIONS) * len(SPEEDS)
 

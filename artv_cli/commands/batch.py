@@ -223,9 +223,10 @@ def _render(state, engine, rows, done, mine, out, model, batch_size) -> None:
         plain = None if err.is_terminal else PlainProgress()  # a log file gets lines; a terminal, the bar
 
         def on_video(row, seconds) -> None:
-            progress.update(task, completed=len(engine.read_manifest(out)))
+            finished = len(engine.read_manifest(out))
+            progress.update(task, completed=finished)
             if plain:
-                plain.update("videos", len(engine.read_manifest(out)), len(rows))
+                plain.update("videos", finished, len(rows))
 
         engine.render_rows(
             mine, out, model, argv=sys.argv[1:], on_video=on_video, on_step=refresh, batch_size=batch_size
