@@ -36,20 +36,25 @@ GROUP = len(DIRECTIONS) * len(SPEEDS)
 
 
 def group(rng: np.random.Generator, split: str) -> list[str]:
-    """One caption's phrasing, colour, shape and background, said with each direction and speed."""
+    """One caption's phrasing, colour, shape and background, said with each direction and speed.
+
+    For `train`, redrawn until all 16 phrasings are training ones (swapping the direction can land on a
+    held-out phrasing), so the people's-phrasing test set stays unseen.
+    """
     colour, shape = str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES))
     tone = str(rng.choice(list(BACKGROUND_TONES)))
-    phrasing = draw_phrasing(rng, shape, "right", split)
-    prompts = []
-    for direction in DIRECTIONS:
-        for speed in SPEEDS:
-            said = dataclasses.replace(
+    while True:
+        phrasing = draw_phrasing(rng, shape, "right", split)
+        said = [
+            (direction, speed, dataclasses.replace(
                 phrasing,
                 direction=phrasing.direction % len(DIRECTION_PHRASES[direction]),
                 speed=phrasing.speed % len(SPEED_PHRASES[speed]) if phrasing.speed >= 0 else -1,
-            )
-            prompts.append(phrase(colour, shape, direction, speed, tone, said))
-    return prompts
+            ))
+            for direction in DIRECTIONS for speed in SPEEDS
+        ]  # fmt: skip
+        if split != "train" or all(p.split() == "train" for _, _, p in said):
+            return [phrase(colour, shape, d, v, tone, p) for d, v, p in said]
 
 
 def main() -> None:
