@@ -84,6 +84,22 @@ def test_story_takes_generation_options_over_the_file_and_records_which_won(tmp_
     assert record["settings_from"]["scheduler"] == "model default" and record["storyboard"]["size"] == "32x32"
 
 
+def test_a_null_setting_in_a_storyboard_is_the_model_folders_recommendation(tmp_path):
+    board = tmp_path / "s.yaml"
+    board.write_text(
+        "steps: null\nscheduler: null\nseed: null\n"
+        "segments:\n  - prompt: a red circle moves right\n    frames: 2\n"
+    )
+    plan = CliRunner().invoke(app, ["story", str(board), "--dry-run"])
+    assert plan.exit_code == 0, plan.output
+    rows = [line.split() for line in plan.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [(r[4], r[5]) for r in rows] == [("0", "12")]  # seed's own default; the default model's 12 steps
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scheduler: euler\nsegments:\n  - prompt: a red circle\n    frames: 2\n")
+    refused = CliRunner().invoke(app, ["story", str(bad), "--dry-run"])
+    assert refused.exit_code != 0 and "bad.yaml:1: scheduler: must be one of ddim, dpm++" in refused.output
+
+
 def test_the_cli_module_loads_no_torch_and_lists_models_in_a_second():
     found = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import artv_cli.app"], capture_output=True, text=True

@@ -26,7 +26,7 @@ def yaml_keys(path: str | Path) -> set[str]:
     data = yaml.safe_load(Path(path).read_text()) or {}
     if isinstance(data, dict) and data.get("command") == "story" and isinstance(data.get("storyboard"), dict):
         data = data["storyboard"]
-    return set(data) if isinstance(data, dict) else set()
+    return {key for key, value in data.items() if value is not None} if isinstance(data, dict) else set()
 
 
 def apply_overrides(board: Storyboard, given: dict, yaml_keys: set[str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ last finished segment and `--resume` continues it to the same frames an uninterr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -165,12 +165,14 @@ class _Checker:
                 path, f"expected a mapping of {cls.__name__.lower()} settings, got {type(data).__name__}"
             )
             return {}
-        known = {f.name for f in fields(cls)}
+        defaults = {f.name: f.default for f in fields(cls)}
         values = {}
         for key, value in data.items():
-            if key not in known:
-                self.error((*path, key), f"unknown key (known: {', '.join(sorted(known))})", key=True)
+            if key not in defaults:
+                self.error((*path, key), f"unknown key (known: {', '.join(sorted(defaults))})", key=True)
                 continue
+            if value is None and defaults[key] not in (None, MISSING):
+                continue  # `key: null` is the same as leaving the key out: its default
             types = _TYPES.get(key)
             if types is None or value is None:
                 values[key] = value
