@@ -28,21 +28,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artv_cli.engine.data.captions import DIRECTION_PHRASES, SPEED_PHRASES, draw_phrasing, phrase
+from artv_cli.engine.data.captions import DIRECTION_PHRASES, SPEED_PHRASES, Phrasing, draw_phrasing, phrase
 from artv_cli.engine.data.world import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS
 from artv_cli.engine.hub.registry import load_model, resolve_model
 
 GROUP = len(DIRECTIONS) * len(SPEEDS)
 
 
-def group(rng: np.random.Generator, split: str) -> list[str]:
-    """One caption's phrasing, colour, shape and background, said with each direction and speed.
+def phrasings(rng: np.random.Generator, split: str, shape: str) -> list[tuple[str, str, Phrasing]]:
+    """One phrasing of a caption about `shape` with each direction and speed: (direction, speed, phrasing).
 
     For `train`, redrawn until all 16 phrasings are training ones (swapping the direction can land on a
     held-out phrasing), so the people's-phrasing test set stays unseen.
     """
-    colour, shape = str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES))
-    tone = str(rng.choice(list(BACKGROUND_TONES)))
     while True:
         phrasing = draw_phrasing(rng, shape, "right", split)
         said = [
@@ -54,7 +52,14 @@ def group(rng: np.random.Generator, split: str) -> list[str]:
             for direction in DIRECTIONS for speed in SPEEDS
         ]  # fmt: skip
         if split != "train" or all(p.split() == "train" for _, _, p in said):
-            return [phrase(colour, shape, d, v, tone, p) for d, v, p in said]
+            return said
+
+
+def group(rng: np.random.Generator, split: str) -> list[str]:
+    """One caption's colour, shape and background, in `phrasings`' 16 ways."""
+    colour, shape = str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES))
+    tone = str(rng.choice(list(BACKGROUND_TONES)))
+    return [phrase(colour, shape, d, v, tone, p) for d, v, p in phrasings(rng, split, shape)]
 
 
 def main() -> None:

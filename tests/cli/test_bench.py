@@ -135,6 +135,23 @@ def test_direction_gap_sees_the_colour_the_model_uses_and_scores_every_direction
     assert all(isinstance(r["right"], bool) and abs(r["gap"]) < 1 for r in rows)
 
 
+def test_restore_words_trains_on_training_phrasings_only():
+    """Swapping the 8 directions and 2 speeds into a training phrasing can land on a held-out one (the
+    people's-phrasing test set); the training groups must hold none, the held-out groups are drawn from it."""
+    import numpy as np
+
+    script = runpy.run_path(str(ROOT / "bench" / "restore_words.py"))
+    rng = np.random.default_rng(0)
+    for shape in ("circle", "square", "triangle", "diamond"):
+        for _ in range(50):
+            train = script["phrasings"](rng, "train", shape)
+            assert len(train) == 16 and all(p.split() == "train" for _, _, p in train)
+            held = script["phrasings"](rng, "test", shape)
+            assert held[0][2].split() == "test"
+    swapped = [p.split() for _ in range(50) for _, _, p in script["phrasings"](rng, "test", "circle")]
+    assert "train" in swapped  # the swaps do cross the split, so the redraw above is what keeps it
+
+
 def test_restore_words_gives_the_encoder_back_the_direction_and_leaves_the_rest(
     synth_data, tmp_path, monkeypatch
 ):
