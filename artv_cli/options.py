@@ -71,6 +71,13 @@ NoiseLevel = Annotated[
         help="Noise step t_test added to references and anchor (0 = clean). (default: model's, 200)"
     ),
 ]
+ColourLock = Annotated[
+    float | None,
+    typer.Option(
+        help="Pull each frame's median colour this far (0-1) towards the anchor's, against background drift;"
+        " 0 = off. (default: the model's recommendation, else 0)"
+    ),
+]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 Dtype = Annotated[DtypeName, typer.Option(help="Weights' precision; auto = fp32 on CPU, bf16/fp16 on GPU.")]
 Out = Annotated[

@@ -28,7 +28,8 @@ def batch(
         typer.Argument(
             help="A .txt file (one prompt a line), or .csv / .jsonl rows with a prompt and, per video, "
             "image (animate; relative to the file), frames, seed, negative_prompt, size, steps, scheduler, "
-            "fast, guidance_text, guidance_ref, guidance_anchor, noise_level, fps, mask_every, quality.",
+            "fast, guidance_text, guidance_ref, guidance_anchor, noise_level, colour_lock, fps, mask_every, "
+            "quality.",
             show_default=False,
         ),
     ] = None,
@@ -66,6 +67,7 @@ def batch(
     guidance_ref: o.GuidanceRef = None,
     guidance_anchor: o.GuidanceAnchor = None,
     noise_level: o.NoiseLevel = None,
+    colour_lock: o.ColourLock = None,
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
     quality: o.Quality = 8.0,

@@ -27,6 +27,7 @@ def generate(
     guidance_ref: o.GuidanceRef = None,
     guidance_anchor: o.GuidanceAnchor = None,
     noise_level: o.NoiseLevel = None,
+    colour_lock: o.ColourLock = None,
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
     out: o.Out = None,

@@ -43,6 +43,7 @@ def story(
     guidance_text: o.GuidanceText = None,
     guidance_ref: o.GuidanceRef = None,
     guidance_anchor: o.GuidanceAnchor = None,
+    colour_lock: o.ColourLock = None,
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
     force: o.Force = False,
@@ -79,7 +80,12 @@ def story(
     given = dict(
         model=model, size=size, seed=seed, steps=steps, scheduler=scheduler.value if scheduler else None
     )
+    if colour_lock is not None and not 0 <= colour_lock <= 1:
+        raise ArtvError(
+            f"--colour-lock must be from 0 to 1 (got {colour_lock:g})", "use --colour-lock 1, or 0 for off"
+        )
     given |= dict(guidance_text=guidance_text, guidance_ref=guidance_ref, guidance_anchor=guidance_anchor)
+    given["colour_lock"] = colour_lock
     if fast:  # the speed preset fills what the command line left open
         given["scheduler"] = given["scheduler"] or "dpm++"
         given["steps"] = given["steps"] or 12

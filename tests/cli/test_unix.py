@@ -75,13 +75,16 @@ def test_story_takes_generation_options_over_the_file_and_records_which_won(tmp_
     rows = [line.split() for line in plan.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert [(r[4], r[5]) for r in rows] == [("9", "2"), ("10", "2")]  # seed, steps of each segment
     out = tmp_path / "s.mp4"
-    done = CliRunner().invoke(app, ["story", str(board), "--steps", "1", "--size", "32", "-o", str(out)])
+    args = ["story", str(board), "--steps", "1", "--size", "32", "--colour-lock", "0.5", "-o", str(out)]
+    done = CliRunner().invoke(app, args)
     assert done.exit_code == 0, done.output
     record = json.loads(out.with_suffix(".json").read_text())
     assert (
         record["settings_from"]["steps"] == "command line" and record["settings_from"]["seed"] == "storyboard"
     )
     assert record["settings_from"]["scheduler"] == "model default" and record["storyboard"]["size"] == "32x32"
+    assert record["settings_from"]["colour_lock"] == "command line"
+    assert [s["colour_lock"] for s in record["storyboard"]["segments"]] == [0.5, 0.5]
 
 
 def test_a_null_setting_in_a_storyboard_is_the_model_folders_recommendation(tmp_path):

@@ -205,3 +205,41 @@ def test_mask_every_k_steps_runs_phi_mask_less_often(tiny_model):
     finally:
         handle.remove()
     assert len(calls) == 2  # steps 0 and 3 of the one generated frame
+
+
+def pixel_vae(model):
+    """Give a model a VAE whose colours are plain to read: latent channels 0-2 are the colour of each 8x8
+    block (60 per unit around 127.5), channel 3 is unused. The random tiny VAE decodes every latent to
+    the same grey, so it cannot show a colour drift."""
+
+    def decode(z):
+        pixels = (127.5 + 60 * z[:, :3].float()).clamp(0, 255).round().to(torch.uint8)
+        return pixels.repeat_interleave(8, 2).repeat_interleave(8, 3).permute(0, 2, 3, 1).numpy()
+
+    def encode(pixels):
+        blocks = torch.nn.functional.avg_pool2d((pixels.float() + 1) * 127.5, 8)
+        return torch.cat([(blocks - 127.5) / 60, torch.zeros_like(blocks[:, :1])], dim=1)
+
+    model.decode_latents, model.encode_images = decode, encode
+    return model
+
+
+@pytest.mark.parametrize("animate", [True, False])
+def test_colour_lock_holds_every_frames_median_colour_at_the_anchors(animate):
+    """With the lock at 1 every frame after the anchor has the anchor's median colour (to rounding), at
+    0.5 frame 1 is pulled half the way; at 0 the random model drifts."""
+    from artv_cli.engine.model.artv import ARTVModel
+    from artv_cli.engine.sampling.loop import median_colours
+
+    model = pixel_vae(ARTVModel.random("tiny", seed=0).eval())
+    given = image() * 0.3 + torch.tensor([0.5, -0.5, 0.0]).view(1, 3, 1, 1) if animate else None
+
+    def medians(lock):
+        settings = SampleSettings(frames=5, steps=2, seed=1, colour_lock=lock)
+        frames = list(render(model, "a ball", settings, given))
+        return np.abs(median_colours(np.stack(frames[1:])) - median_colours(frames[0][None])).max(axis=1)
+
+    free, locked, half = medians(0.0), medians(1.0), medians(0.5)
+    assert free.max() > 8, free  # there is a drift to hold
+    assert locked.max() <= 1.5, locked
+    assert half[0] == pytest.approx(free[0] / 2, abs=1.5)  # frame 1 comes from the same noise

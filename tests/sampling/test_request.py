@@ -18,7 +18,7 @@ def recommending_model(tmp_path_factory, tiny_model):
     folder = tmp_path_factory.mktemp("m") / "model"
     tiny_model.save(folder)
     config = ARTVConfig.load(folder)
-    config.steps, config.scheduler = 3, "dpm++"
+    config.steps, config.scheduler, config.colour_lock = 3, "dpm++", 0.75
     config.extra["training_words"] = ["a", "red", "circle", "moves", "right"]
     config.save(folder)
     return folder
@@ -63,4 +63,16 @@ def test_the_cli_renders_with_the_recommendation_records_it_and_warns_of_unseen_
     assert "never saw 'waves', 'crash'" in result.stderr
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["settings"]["steps"] == 3 and record["settings"]["scheduler"] == "dpm++"
-    assert record["sampling_from"] == "model"
+    assert record["sampling_from"] == "model" and record["settings"]["colour_lock"] == 0.75
+    off = CliRunner().invoke(app, [*args, "-o", str(out), "--force", "--colour-lock", "0"])
+    assert (
+        off.exit_code == 0
+        and json.loads(out.with_suffix(".json").read_text())["settings"]["colour_lock"] == 0
+    )
+
+
+@pytest.mark.parametrize("command", [["generate", "a ball"], ["story", "storyboards/demo.yaml", "--dry-run"]])
+def test_a_colour_lock_outside_0_to_1_is_refused_with_the_fix(command, tmp_path):
+    result = CliRunner().invoke(app, [*command, "--colour-lock", "1.5", "-o", str(tmp_path / "x.mp4")])
+    assert result.exit_code == 2 and "--colour-lock must be from 0 to 1 (got 1.5)" in result.stderr
+    assert "use --colour-lock 1, or 0 for off" in result.stderr and not list(tmp_path.iterdir())

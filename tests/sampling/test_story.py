@@ -76,8 +76,9 @@ def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
         "    seconds: 1\n"  # 11 both lengths
         "    image: nowhere.png\n"  # 12 missing file
         "    zoom: 2\n"  # 13 unknown segment key
-        "output:\n"  # 14
-        "  path: story.avi\n"  # 15 not mp4
+        "    colour_lock: 1.5\n"  # 14 out of range
+        "output:\n"  # 15
+        "  path: story.avi\n"  # 16 not mp4
     )
     result = invoke(["story", bad])
     assert result.exit_code == 2, result.output
@@ -91,11 +92,12 @@ def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
         f"{bad}:11: segments[2].seconds: give frames or seconds, not both",
         f"{bad}:12: segments[2].image: no such file",
         f"{bad}:13: segments[2].zoom: unknown key",
-        f"{bad}:15: output.path: the video is written as MP4",
+        f"{bad}:14: segments[2].colour_lock: must be from 0 to 1 (got 1.5)",
+        f"{bad}:16: output.path: the video is written as MP4",
     ]
     for line in expected:
         assert line in text, (line, text)
-    assert "9 problems" in text and "fix:" in text
+    assert "10 problems" in text and "fix:" in text
     assert not (tmp_path / "story.mp4").exists()
 
 

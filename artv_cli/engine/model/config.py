@@ -63,6 +63,8 @@ class ARTVConfig:
     """Recommended denoising steps for this model (measured; used when the user gives none)."""
     scheduler: str | None = None
     """Recommended sampler for this model, ddim or dpm++ (used when the user gives none)."""
+    colour_lock: float = 0.0
+    """Recommended colour lock, 0-1 (the sampler's; 0 = off; used when the user gives none)."""
     preset: str = "custom"
     """The preset the architecture came from, for the record."""
     extra: dict = field(default_factory=dict)

@@ -3,10 +3,9 @@
 A batch is a folder: `batch.json` (which prompts file, its checksum and the shared options: what makes
 the batch itself), the videos and their sidecars, and `manifest.jsonl`, one line per finished video,
 appended only after the video and its sidecar are in place. Video k's seed and file name depend only on
-the file, k and the base seed, never on how many processes render, so one process and N processes write
-the same files. Processes (accelerate's `PartialState`: `accelerate launch -m artv_cli batch ...`)
-take every N-th of the rows not yet in the manifest; each renders through the one-video path
-(`request.render_video`) with the model loaded once and each distinct prompt encoded once.
+the file, k and the base seed, never on how many processes render, so N processes write the same files.
+Processes (accelerate's `PartialState`: `accelerate launch -m artv_cli batch ...`) take every N-th of the
+rows not in the manifest; each renders through `request.render_video`, the model loaded once.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ ROW_KEYS = {
     "guidance_ref": float,
     "guidance_anchor": float,
     "noise_level": int,
+    "colour_lock": float,
     "quality": float,
 }
 """What a row may set: the prompt, the image (animate), and any per-video generation option."""

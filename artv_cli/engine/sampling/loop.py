@@ -62,6 +62,8 @@ class SampleSettings:
     """Text of the no-text guidance branch: what the video should move away from ("" = unconditional)."""
     mask_every: int = 1
     """Run Phi_mask every k-th step and reuse its mask in between (1 = every step; a speed knob)."""
+    colour_lock: float = 0.0
+    """Pull each new frame's per-channel latent median this far (0-1) towards the anchor's (0 = off)."""
     background_decode: bool | None = None
     """Decode frame i to pixels while frame i+1 is denoised (None: on CUDA only, where it overlaps)."""
 
@@ -165,6 +167,7 @@ def render(
         "blank": (model.cond.reference_features(blank_refs), model.mask_cond.reference_features(blank_refs))
     }
     scheduler = make_scheduler(settings.scheduler, model)
+    lock_to = None  # (anchor, its median colour) for the colour lock
 
     while state.frames_done < settings.frames:
         frame = state.frames_done
@@ -235,7 +238,16 @@ def render(
             if on_step is not None:
                 on_step(frame, step + 1, settings.steps, None)
 
-        # 7. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 (or a storyboard segment's
+        # 7. Colour lock, if asked: shift the decoded frame's median colour this far towards the anchor's
+        #    and encode it back, so the background does not drift over a long video (the median is the
+        #    background's colour when the subject is smaller than half the frame).
+        locked = None
+        if settings.colour_lock and has_anchor:
+            if lock_to is None or lock_to[0] is not state.anchor:
+                lock_to = (state.anchor, median_colours(model.decode_latents(state.anchor)))
+            z, locked = lock_colours(model, z, lock_to[1], settings.colour_lock)
+
+        # 8. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 (or a storyboard segment's
         #    first frame, re-anchoring) becomes the anchor too. The state is complete before the frame
         #    leaves, so a consumer that stops here can resume.
         state.prev2 = state.prev if has_refs else z
@@ -247,8 +259,14 @@ def render(
         state.frames_done += 1
         made += 1
 
-        # 8. Hand the frame to the writer, decoded to pixels; the loop itself stays in latent space. With a
+        # 9. Hand the frame to the writer, decoded to pixels; the loop itself stays in latent space. With a
         #    background decoder, frame i is decoded while frame i+1 is denoised, and handed over after it.
+        if locked is not None:  # already decoded by the colour lock
+            if pending is not None:
+                yield pending.result()[0]
+                pending = None
+            yield locked[0]
+            continue
         if decoder is None:
             yield model.decode_latents(z)[0]
             continue
@@ -259,6 +277,23 @@ def render(
         yield pending.result()[0]
     if decoder is not None:
         decoder.shutdown()
+
+
+def median_colours(pixels: np.ndarray) -> np.ndarray:
+    """Per-channel median colour (B, 3), as float, of uint8 frames (B, H, W, 3)."""
+    return np.median(pixels.reshape(len(pixels), -1, 3), axis=1).astype(np.float32)
+
+
+def lock_colours(
+    model: ARTVModel, z: torch.Tensor, target: np.ndarray, strength: float
+) -> tuple[torch.Tensor, np.ndarray]:
+    """The colour lock: decode latents z (B, 4, h, w), shift each frame's median colour `strength` of the
+    way to `target` (B, 3), and encode it back. Returns the new latents and the shifted uint8 frames."""
+    pixels = model.decode_latents(z)
+    shift = strength * (target - median_colours(pixels))
+    locked = np.clip(pixels + shift[:, None, None, :], 0, 255).round().astype(np.uint8)
+    z = model.encode_images(torch.from_numpy(locked).permute(0, 3, 1, 2).float() / 127.5 - 1).float()
+    return z, locked
 
 
 @torch.inference_mode()  # inference mode is per thread: the background decoder needs its own

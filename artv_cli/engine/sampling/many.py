@@ -17,7 +17,14 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from artv_cli.engine.model.artv import ARTVModel, Conditions
 from artv_cli.engine.model.masked import guided_epsilon
-from artv_cli.engine.sampling.loop import SampleSettings, augment, make_generator, make_scheduler
+from artv_cli.engine.sampling.loop import (
+    SampleSettings,
+    augment,
+    lock_colours,
+    make_generator,
+    make_scheduler,
+    median_colours,
+)
 
 
 @torch.inference_mode()
@@ -61,6 +68,7 @@ def render_many(
         z_a = augmented(anchor).to(model.dtype)
     blank = torch.zeros(count, 4, h, w, device=device)
     scheduler = make_scheduler(settings.scheduler, model)
+    lock_to = None  # the anchors' median colours, for the colour lock
 
     for frame in range(1 if images is not None else 0, settings.frames):
         # 3. References of every video, augmented (Eq. 3); blank before frame 0 exists.
@@ -115,10 +123,17 @@ def render_many(
             if on_step is not None:
                 on_step(frame, step + 1, settings.steps, None)
 
-        # 6. Slide every video's window; text-only frame 0 becomes the anchor (as in `render`).
+        # 6. Colour lock, if asked (as in `render`): every frame's median colour towards its anchor's.
+        locked = None
+        if settings.colour_lock and anchor is not None:
+            if lock_to is None:
+                lock_to = median_colours(model.decode_latents(anchor))
+            z, locked = lock_colours(model, z, lock_to, settings.colour_lock)
+
+        # 7. Slide every video's window; text-only frame 0 becomes the anchor (as in `render`).
         prev2 = prev if has_refs else z
         prev = z
         if anchor is None:
             anchor = z
             z_a = augmented(z).to(model.dtype)
-        yield list(model.decode_latents(z))
+        yield list(locked if locked is not None else model.decode_latents(z))

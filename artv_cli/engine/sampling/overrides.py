@@ -17,6 +17,7 @@ OVERRIDABLE = (
     "guidance_text",
     "guidance_ref",
     "guidance_anchor",
+    "colour_lock",
 )
 """Story settings the command line can set (`artv story FILE --steps 8 ...`)."""
 

@@ -63,6 +63,8 @@ class RenderRequest:
     """None is the model's w_anc."""
     noise_level: int | None = None
     """None is the model's t_test."""
+    colour_lock: float | None = None
+    """0-1: each frame's median colour pulled towards the anchor's; None is the model's (0 = off)."""
     device: str = "auto"
     """auto, cpu, cuda, cuda:N or mps."""
     dtype: str = "auto"
@@ -138,6 +140,11 @@ def check_numbers(request: RenderRequest) -> None:
     if request.noise_level is not None and not 0 <= request.noise_level <= 999:
         raise ArtvError(
             f"--noise-level must be a step from 0 to 999 (got {request.noise_level})", "use --noise-level 200"
+        )
+    if request.colour_lock is not None and not 0 <= request.colour_lock <= 1:
+        raise ArtvError(
+            f"--colour-lock must be from 0 to 1 (got {request.colour_lock:g})",
+            "use --colour-lock 1, or 0 for off",
         )
     for name, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt)):
         if len(text) > MAX_PROMPT_CHARS:
@@ -305,6 +312,7 @@ def sample_settings(request: RenderRequest, job: Plan, method):
         guidance_ref=_given(request.guidance_ref, method.guidance_ref),
         guidance_anchor=_given(request.guidance_anchor, method.guidance_anchor),
         noise_level=_given(request.noise_level, method.t_test),
+        colour_lock=_given(request.colour_lock, method.colour_lock),
         seed=job.seed,
         negative_prompt=request.negative_prompt,
         mask_every=request.mask_every,

@@ -118,6 +118,7 @@ def render_story(
             if segment.guidance_anchor is None
             else segment.guidance_anchor,
             noise_level=method.t_test if segment.noise_level is None else segment.noise_level,
+            colour_lock=method.colour_lock if segment.colour_lock is None else segment.colour_lock,
             seed=segment.seed,
             negative_prompt=segment.negative_prompt,
         )

@@ -54,6 +54,7 @@ class Segment:
     guidance_ref: float | None = None
     guidance_anchor: float | None = None
     noise_level: int | None = None
+    colour_lock: float | None = None
     image: str | None = None
     """A keyframe: the segment starts from this image instead of continuing (path relative to the file)."""
     reanchor: bool | None = None
@@ -88,6 +89,8 @@ class Storyboard:
     guidance_ref: float | None = None
     guidance_anchor: float | None = None
     noise_level: int | None = None
+    colour_lock: float | None = None
+    """0-1, each frame's median colour pulled towards the anchor's; null = the model's recommendation."""
     anchor: str = "first"
     """Anchor policy: `first` (frame 0 anchors the whole story) or `segment` (every segment re-anchors)."""
     output: Output = field(default_factory=Output)
@@ -107,6 +110,7 @@ _TYPES: dict[str, tuple] = {
     "guidance_ref": _NUMBER,
     "guidance_anchor": _NUMBER,
     "noise_level": (int,),
+    "colour_lock": _NUMBER,
     "image": (str,),
     "reanchor": (bool,),
     "transition": (int,),
@@ -251,6 +255,8 @@ def _check_values(board: Storyboard, checker: _Checker, base: Path) -> None:
         checker.error(("anchor",), f"must be one of {', '.join(ANCHOR_POLICIES)} (got {board.anchor!r})")
     if board.noise_level is not None and not 0 <= board.noise_level <= 999:
         checker.error(("noise_level",), f"must be a step from 0 to 999 (got {board.noise_level})")
+    if board.colour_lock is not None and not 0 <= board.colour_lock <= 1:
+        checker.error(("colour_lock",), f"must be from 0 to 1 (got {board.colour_lock})")
     if not str(board.output.path).lower().endswith(".mp4"):
         checker.error(("output", "path"), f"the video is written as MP4 (got {board.output.path!r})")
     if not 1 <= board.output.quality <= 10:
@@ -273,6 +279,8 @@ def _check_values(board: Storyboard, checker: _Checker, base: Path) -> None:
             checker.error(
                 (*where, "noise_level"), f"must be a step from 0 to 999 (got {segment.noise_level})"
             )
+        if segment.colour_lock is not None and not 0 <= segment.colour_lock <= 1:
+            checker.error((*where, "colour_lock"), f"must be from 0 to 1 (got {segment.colour_lock})")
         if segment.transition < 0:
             checker.error((*where, "transition"), f"must be 0 or more frames (got {segment.transition})")
         elif segment.transition and index == 0:
@@ -304,6 +312,7 @@ class PlannedSegment:
     guidance_ref: float | None
     guidance_anchor: float | None
     noise_level: int | None
+    colour_lock: float | None
     image: str | None  # absolute path
     reanchor: bool
     transition: int
@@ -338,6 +347,7 @@ def plan_segments(board: Storyboard, base: Path) -> list[PlannedSegment]:
                 guidance_ref=pick("guidance_ref"),
                 guidance_anchor=pick("guidance_anchor"),
                 noise_level=pick("noise_level"),
+                colour_lock=pick("colour_lock"),
                 image=str((base / segment.image).resolve()) if segment.image else None,
                 reanchor=bool(reanchor),
                 transition=min(segment.transition, frames),
@@ -364,6 +374,7 @@ def resolved(board: Storyboard, planned: list[PlannedSegment], size: tuple[int, 
         "guidance_ref": board.guidance_ref,
         "guidance_anchor": board.guidance_anchor,
         "noise_level": board.noise_level,
+        "colour_lock": board.colour_lock,
         "anchor": board.anchor,
         "output": asdict(board.output),
     }
@@ -378,6 +389,7 @@ def resolved(board: Storyboard, planned: list[PlannedSegment], size: tuple[int, 
             "guidance_ref": p.guidance_ref,
             "guidance_anchor": p.guidance_anchor,
             "noise_level": p.noise_level,
+            "colour_lock": p.colour_lock,
             "image": p.image,
             "reanchor": p.reanchor,
             "transition": p.transition,
