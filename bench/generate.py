@@ -240,6 +240,7 @@ def main() -> None:
         "artv, text guidance only (2 branches)": SampleSettings(**base, guidance_ref=0, guidance_anchor=0),
         "artv, Phi_mask every 2nd step": SampleSettings(**base, mask_every=2),
         "artv --fast (DPM-Solver++ 12 steps)": SampleSettings(**(base | {"steps": 12}), scheduler="dpm++"),
+        "artv --colour-lock 1 (a decode and an encode per frame)": SampleSettings(**base, colour_lock=1.0),
     }
     for name, settings in variants.items():
         results.append(run(name, render(model, prompt, settings, image=image), model, device, args.warmup))
