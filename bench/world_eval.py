@@ -82,7 +82,7 @@ def settings_for(model, args, frames: int, seed: int) -> SampleSettings:
         guidance_anchor=method.guidance_anchor if args.guidance_anchor is None else args.guidance_anchor,
         noise_level=method.t_test,
         seed=seed,
-        colour_lock=args.colour_lock,
+        colour_lock=method.colour_lock if getattr(args, "colour_lock", None) is None else args.colour_lock,
     )
 
 
@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--guidance-ref", type=float)
     parser.add_argument("--guidance-anchor", type=float)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--colour-lock", type=float, default=0.0, help="the sampler's colour lock (0 = off)")
+    parser.add_argument("--colour-lock", type=float, help="the sampler's colour lock (default: the model's)")
     parser.add_argument("--ceiling", action="store_true")
     parser.add_argument("--skip-grammar", action="store_true", help="render only --people (and --long)")
     parser.add_argument("--long", type=int, default=0, help="also render this many frames (drift)")
