@@ -63,7 +63,7 @@ class SampleSettings:
     mask_every: int = 1
     """Run Phi_mask every k-th step and reuse its mask in between (1 = every step; a speed knob)."""
     colour_lock: float = 0.0
-    """Pull each new frame's median colour this far (0-1) towards the anchor's, in pixels (0 = off; step 7)."""
+    """Pull each new frame's median colour this far (0-1) towards the anchor's (0 = off; step 7)."""
     background_decode: bool | None = None
     """Decode frame i to pixels while frame i+1 is denoised (None: on CUDA only, where it overlaps)."""
 
