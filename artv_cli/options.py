@@ -47,13 +47,22 @@ Scheduler = Annotated[
     ),
 ]
 Fast = Annotated[
-    bool, typer.Option("--fast", help="Speed preset: DPM-Solver++ at 12 steps (about 2x faster).")
+    bool,
+    typer.Option(
+        "--fast",
+        help="Speed preset: the model's own measured one (the default model: about 2x faster, scores in "
+        "docs/default-model.md), else DPM-Solver++ at 12 steps. Flags you give win.",
+    ),
 ]
 Compile = Annotated[
     bool, typer.Option("--compile", help="torch.compile the UNets: faster frames after a slow first one.")
 ]
 MaskEvery = Annotated[
-    int, typer.Option(help="Run the mask network every k-th step and reuse its mask (faster, approximate).")
+    int | None,
+    typer.Option(
+        help="Run the mask network every k-th step and reuse its mask (faster, approximate). "
+        "(default: 1, or the model's --fast preset's)"
+    ),
 ]
 Seed = Annotated[int | None, typer.Option(help="Seed; the same seed gives the same video. (default: random)")]
 GuidanceText = Annotated[

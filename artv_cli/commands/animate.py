@@ -22,7 +22,7 @@ def animate(
     steps: o.Steps = None,
     scheduler: o.Scheduler = None,
     fast: o.Fast = False,
-    mask_every: o.MaskEvery = 1,
+    mask_every: o.MaskEvery = None,
     compile: o.Compile = False,
     seed: o.Seed = None,
     guidance_text: o.GuidanceText = None,

@@ -58,7 +58,7 @@ def batch(
     steps: o.Steps = None,
     scheduler: o.Scheduler = None,
     fast: o.Fast = False,
-    mask_every: o.MaskEvery = 1,
+    mask_every: o.MaskEvery = None,
     compile: o.Compile = False,
     seed: Annotated[
         int, typer.Option(help="Base seed: a row without its own seed gets base + its row number (from 0).")

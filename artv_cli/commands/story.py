@@ -67,7 +67,7 @@ def story(
     """
     from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
     from artv_cli.engine.sampling.overrides import apply_overrides, yaml_keys
-    from artv_cli.engine.sampling.recommended import model_config
+    from artv_cli.engine.sampling.recommended import fast_preset, model_config
     from artv_cli.engine.sampling.request import check_out, check_size, parse_size
     from artv_cli.engine.sampling.story import work_dir
     from artv_cli.engine.sampling.storyboard import load_storyboard, plan_segments, resolved
@@ -86,10 +86,13 @@ def story(
         )
     given |= dict(guidance_text=guidance_text, guidance_ref=guidance_ref, guidance_anchor=guidance_anchor)
     given["colour_lock"] = colour_lock
-    if fast:  # the speed preset fills what the command line left open
-        given["scheduler"] = given["scheduler"] or "dpm++"
-        given["steps"] = given["steps"] or 12
+    preset = {}
+    if fast:  # the speed preset (the model's own, else DPM-Solver++ 12) fills what the command line left open
+        preset = fast_preset(model_config(resolve_model(given["model"] or board.model or DEFAULT_MODEL)))
+        preset = {k: v for k, v in preset.items() if k in given and given[k] is None}
+        given |= preset
     sources = apply_overrides(board, given, yaml_keys(file))
+    sources |= {name: "fast" for name in preset}
     ref = resolve_model(board.model or DEFAULT_MODEL)
     recommended = model_config(ref)
     for name in ("steps", "scheduler"):  # neither command line nor storyboard: the model's recommendation

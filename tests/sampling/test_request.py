@@ -1,6 +1,7 @@
 """A render request: settings resolved flags > model folder > built-in, recorded; unseen words named."""
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -19,6 +20,7 @@ def recommending_model(tmp_path_factory, tiny_model):
     tiny_model.save(folder)
     config = ARTVConfig.load(folder)
     config.steps, config.scheduler, config.colour_lock = 3, "dpm++", 0.75
+    config.fast = {"steps": 2, "guidance_ref": 0.0, "guidance_anchor": 0.0, "mask_every": 2}
     config.extra["training_words"] = ["a", "red", "circle", "moves", "right"]
     config.save(folder)
     return folder
@@ -30,7 +32,8 @@ def recommending_model(tmp_path_factory, tiny_model):
         ({}, (3, "dpm++", "model")),
         ({"steps": 7}, (7, "dpm++", "flags")),
         ({"scheduler": "ddim"}, (3, "ddim", "flags")),
-        ({"fast": True}, (3, "dpm++", "fast")),
+        ({"fast": True}, (2, "dpm++", "fast")),
+        ({"fast": True, "steps": 4}, (4, "dpm++", "flags")),
     ],
 )
 def test_a_model_folder_recommends_its_sampler_and_flags_win(recommending_model, given, expected):
@@ -69,6 +72,59 @@ def test_the_cli_renders_with_the_recommendation_records_it_and_warns_of_unseen_
         off.exit_code == 0
         and json.loads(out.with_suffix(".json").read_text())["settings"]["colour_lock"] == 0
     )
+
+
+def test_fast_takes_the_model_folders_speed_preset_and_flags_win(recommending_model, tmp_path):
+    out = tmp_path / "v.mp4"
+    args = ["generate", "a red circle", "--model", str(recommending_model), "--frames", "2", "--fast"]
+    result = CliRunner().invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.with_suffix(".json").read_text())
+    settings = record["settings"]
+    assert record["sampling_from"] == "fast" and (settings["steps"], settings["scheduler"]) == (2, "dpm++")
+    assert (settings["guidance_ref"], settings["guidance_anchor"], settings["mask_every"]) == (0, 0, 2)
+    assert (
+        settings["guidance_text"] == record["model_config"]["guidance_text"]
+    )  # not in the preset: the model's
+    told = ["--guidance-ref", "0.5", "--mask-every", "1", "--steps", "3"]
+    again = CliRunner().invoke(app, [*args, *told, "-o", str(out), "--force"])
+    assert again.exit_code == 0, again.output
+    settings = json.loads(out.with_suffix(".json").read_text())["settings"]
+    assert (settings["steps"], settings["guidance_ref"], settings["mask_every"]) == (3, 0.5, 1)
+    assert settings["guidance_anchor"] == 0  # what the flags left open still comes from the preset
+    plain = CliRunner().invoke(app, [*args[:-1], "-o", str(out), "--force"])  # no --fast: the model's own
+    settings = json.loads(out.with_suffix(".json").read_text())["settings"]
+    assert plain.exit_code == 0 and (settings["steps"], settings["guidance_ref"], settings["mask_every"]) == (
+        3,
+        record["model_config"]["guidance_ref"],
+        1,
+    )
+
+
+def test_story_fast_takes_the_preset_where_the_command_line_is_silent(recommending_model, tmp_path):
+    board = tmp_path / "s.yaml"
+    board.write_text(f"model: {recommending_model}\nsegments:\n  - prompt: a red circle\n    frames: 2\n")
+    out = tmp_path / "s.mp4"
+    args = ["story", str(board), "--fast", "--guidance-ref", "0.5", "--size", "32", "-o", str(out)]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["settings_from"]["steps"] == "fast" and record["storyboard"]["steps"] == 2
+    assert record["settings_from"]["guidance_ref"] == "command line"
+    assert record["storyboard"]["guidance_ref"] == 0.5 and record["storyboard"]["guidance_anchor"] == 0
+
+
+def test_a_speed_preset_with_an_unknown_key_is_refused_with_the_fix(recommending_model, tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(recommending_model, folder)
+    data = json.loads((folder / "artv_config.json").read_text())
+    data["fast"]["stepz"] = 4
+    (folder / "artv_config.json").write_text(json.dumps(data))
+    result = CliRunner().invoke(
+        app, ["generate", "a ball", "--model", str(folder), "-o", str(tmp_path / "x.mp4")]
+    )
+    assert result.exit_code == 2 and 'unknown key(s) stepz in "fast"' in result.stderr
+    assert "a speed preset may set only steps, scheduler" in result.stderr
 
 
 @pytest.mark.parametrize("command", [["generate", "a ball"], ["story", "storyboards/demo.yaml", "--dry-run"]])

@@ -10,17 +10,40 @@ import re
 
 def sampling(request, recommended) -> tuple[int, str, str]:
     """Steps and scheduler: the user's flags, else the model folder's recommendation (`recommended`, its
-    `model_config`; measured for that model), else the built-in default; `--fast` caps them at DPM-Solver++
-    12 steps."""
+    `model_config`; measured for that model), else the built-in default. `--fast` takes the model's speed
+    preset (its `fast`), else caps them at DPM-Solver++ 12 steps."""
     steps = recommended.steps if recommended is not None else None
     scheduler = recommended.scheduler if recommended is not None else None
     source = "model" if steps is not None or scheduler is not None else "built-in"
     if request.fast:
-        steps, scheduler, source = min(steps or 12, 12), "dpm++", "fast"
+        preset = fast_preset(recommended)
+        steps, scheduler, source = preset["steps"], preset["scheduler"], "fast"
     steps, scheduler = steps or 25, scheduler or "ddim"
     if request.steps is not None or request.scheduler is not None:
         source = "flags"
     return request.steps or steps, request.scheduler or scheduler, source
+
+
+def fast_preset(recommended) -> dict:
+    """What `--fast` sets: the model's own measured preset (`fast` in its artv_config.json) over
+    DPM-Solver++ at the model's steps, at most 12."""
+    steps = recommended.steps if recommended is not None else None
+    preset = {"steps": min(steps or 12, 12), "scheduler": "dpm++"}
+    return preset | (dict(recommended.fast) if recommended is not None else {})
+
+
+def guidance_defaults(method, fast: bool) -> dict:
+    """What a render uses where the user gives no value: the model's guidance weights and Phi_mask every
+    step, or with `fast`, its speed preset's values where the preset has them."""
+    values = dict(
+        guidance_text=method.guidance_text,
+        guidance_ref=method.guidance_ref,
+        guidance_anchor=method.guidance_anchor,
+        mask_every=1,
+    )
+    if fast:
+        values |= {k: v for k, v in method.fast.items() if k in values}
+    return values
 
 
 def unknown_words(prompt: str, config) -> list[str]:

@@ -48,9 +48,10 @@ class RenderRequest:
     scheduler: str | None = None
     """ddim or dpm++; None is the model's recommendation, else ddim (dpm++ with fast)."""
     fast: bool = False
-    """Speed preset: DPM-Solver++ at 12 steps (or the model's fewer) unless steps or scheduler are given."""
-    mask_every: int = 1
-    """Run Phi_mask every k-th step."""
+    """Speed preset: the model's own (`fast` in its artv_config.json), else DPM-Solver++ at 12 steps;
+    the user's values win."""
+    mask_every: int | None = None
+    """Run Phi_mask every k-th step; None is 1 (or the model's fast preset's)."""
     compile: bool = False
     """torch.compile the UNets."""
     seed: int | None = None
@@ -127,7 +128,7 @@ def check_numbers(request: RenderRequest) -> None:
             f"--steps must be at least 1 (got {request.steps})",
             "use --steps 25 (or 10-15 with --scheduler dpm++)",
         )
-    if request.mask_every < 1:
+    if request.mask_every is not None and request.mask_every < 1:
         raise ArtvError(
             f"--mask-every must be at least 1 (got {request.mask_every})", "use --mask-every 2, for example"
         )
@@ -300,7 +301,9 @@ def render_video(
 def sample_settings(request: RenderRequest, job: Plan, method):
     """The frame loop's settings of a planned request; `method` is the model's ARTVConfig (its defaults)."""
     from artv_cli.engine.sampling.loop import SampleSettings
+    from artv_cli.engine.sampling.recommended import guidance_defaults
 
+    model = guidance_defaults(method, request.fast)  # the model's values (its fast preset's with --fast)
     return SampleSettings(
         frames=request.frames,
         width=job.width,
@@ -308,14 +311,14 @@ def sample_settings(request: RenderRequest, job: Plan, method):
         steps=job.steps,
         scheduler=job.scheduler,
         # the user's values win; None falls back to the model's own (artv_config.json)
-        guidance_text=_given(request.guidance_text, method.guidance_text),
-        guidance_ref=_given(request.guidance_ref, method.guidance_ref),
-        guidance_anchor=_given(request.guidance_anchor, method.guidance_anchor),
+        guidance_text=_given(request.guidance_text, model["guidance_text"]),
+        guidance_ref=_given(request.guidance_ref, model["guidance_ref"]),
+        guidance_anchor=_given(request.guidance_anchor, model["guidance_anchor"]),
         noise_level=_given(request.noise_level, method.t_test),
         colour_lock=_given(request.colour_lock, method.colour_lock),
         seed=job.seed,
         negative_prompt=request.negative_prompt,
-        mask_every=request.mask_every,
+        mask_every=_given(request.mask_every, model["mask_every"]),
     )
 
 
