@@ -84,6 +84,7 @@ def settings_for(model, args, frames: int, seed: int) -> SampleSettings:
         seed=seed,
         colour_lock=method.colour_lock if getattr(args, "colour_lock", None) is None else args.colour_lock,
         mask_every=getattr(args, "mask_every", None) or 1,
+        first_frame_steps=getattr(args, "first_frame_steps", None),
     )
 
 
@@ -120,6 +121,7 @@ def run(args) -> dict:
                 "noise_level",
                 "colour_lock",
                 "mask_every",
+                "first_frame_steps",
             )
         },
         "rows": {},
@@ -237,6 +239,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--colour-lock", type=float, help="the sampler's colour lock (default: the model's)")
     parser.add_argument("--mask-every", type=int, default=1, help="run Phi_mask every k-th step (speed knob)")
+    parser.add_argument("--first-frame-steps", type=int, help="steps of a text-only video's frame 0")
     parser.add_argument("--ceiling", action="store_true")
     parser.add_argument("--skip-grammar", action="store_true", help="render only --people (and --long)")
     parser.add_argument("--long", type=int, default=0, help="also render this many frames (drift)")

@@ -33,7 +33,7 @@ def run_render(request, json_out: bool) -> None:
         f"model {job.ref.name} on {job.device} ({dtype_name}), seed {job.seed}, {job.width}x{job.height}"
     )
     made = request.frames - (1 if job.pixels is not None else 0)
-    total = max(1, made * job.steps)
+    total = max(1, made * job.steps + (job.first_frame_steps or job.steps) - job.steps)
     with progress_bar() as progress:
         task = progress.add_task(f"frame 1/{request.frames}", total=total)
 

@@ -86,9 +86,10 @@ def story(
         )
     given |= dict(guidance_text=guidance_text, guidance_ref=guidance_ref, guidance_anchor=guidance_anchor)
     given["colour_lock"] = colour_lock
-    preset = {}
+    preset, speed = {}, {}
     if fast:  # the speed preset (the model's own, else DPM-Solver++ 12) fills what the command line left open
         preset = fast_preset(model_config(resolve_model(given["model"] or board.model or DEFAULT_MODEL)))
+        speed = {k: v for k, v in preset.items() if k in ("mask_every", "first_frame_steps")}
         preset = {k: v for k, v in preset.items() if k in given and given[k] is None}
         given |= preset
     sources = apply_overrides(board, given, yaml_keys(file))
@@ -115,6 +116,7 @@ def story(
         "settings_from": sources,
         "frames_dir": board.output.frames_dir,
         "video": str(target),
+        "speed": speed,  # the --fast preset's settings a storyboard has no key for
     }
     total_frames = sum(p.frames for p in planned)
     work = work_dir(target)
@@ -150,7 +152,11 @@ def story(
     record["device"] = str(torch_device)
     record["model_config"] = model.config.__dict__
 
-    steps_total = sum((p.frames - (1 if p.image else 0)) * p.steps for p in planned)
+    def steps_of(i: int, p) -> int:  # a story's frame 0 from text may take its own steps (a --fast preset)
+        first = speed.get("first_frame_steps") if i == 0 and not p.image else None
+        return (p.frames - (1 if p.image else 0)) * p.steps + (first - p.steps if first else 0)
+
+    steps_total = sum(steps_of(i, p) for i, p in enumerate(planned))
     finished = {"segments": 0}
     started = time.perf_counter()
     from artv_cli.console import progress_bar
@@ -160,8 +166,7 @@ def story(
         with progress:
             task = progress.add_task("story", total=max(1, steps_total))
             done_before = sum(
-                (p.frames - (1 if p.image else 0)) * p.steps
-                for p in planned[: _segments_done(work) if resume else 0]
+                steps_of(i, p) for i, p in enumerate(planned[: _segments_done(work) if resume else 0])
             )
             progress.update(task, completed=done_before)
 
@@ -187,6 +192,7 @@ def story(
                 resume=resume,
                 on_frame=on_frame,
                 on_segment=on_segment,
+                speed=speed,
             )
     except KeyboardInterrupt as interruption:
         done = finished["segments"] or (_segments_done(work) if resume else 0)

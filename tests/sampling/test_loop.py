@@ -207,6 +207,25 @@ def test_mask_every_k_steps_runs_phi_mask_less_often(tiny_model):
     assert len(calls) == 2  # steps 0 and 3 of the one generated frame
 
 
+def test_a_frame_made_from_text_takes_its_own_steps(tiny_model):
+    """first_frame_steps: frame 0 of a text-only video (blank references) is denoised with its own count
+    of steps; frames with references, and every frame of an animation, with `steps`."""
+
+    def steps_per_frame(**given) -> dict:
+        seen: dict = {}
+        on_step = lambda frame, step, total, preview: seen.__setitem__(frame, (step, total))  # noqa: E731
+        list(render(tiny_model, "a ball", SampleSettings(frames=3, seed=1, **given), on_step=on_step))
+        return seen
+
+    assert steps_per_frame(steps=2, first_frame_steps=5) == {0: (5, 5), 1: (2, 2), 2: (2, 2)}
+    assert steps_per_frame(steps=2) == {0: (2, 2), 1: (2, 2), 2: (2, 2)}
+    seen: dict = {}
+    settings = SampleSettings(frames=3, steps=2, first_frame_steps=5, seed=1)
+    on_step = lambda frame, step, total, preview: seen.__setitem__(frame, total)  # noqa: E731
+    list(render(tiny_model, "a ball", settings, image=image(), on_step=on_step))
+    assert seen == {1: 2, 2: 2}  # frame 0 is the image: nothing made from text
+
+
 def pixel_vae(model):
     """Give a model a VAE whose colours are plain to read: latent channels 0-2 are the colour of each 8x8
     block (60 per unit around 127.5), channel 3 is unused. The random tiny VAE decodes every latent to

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -20,7 +21,7 @@ def recommending_model(tmp_path_factory, tiny_model):
     tiny_model.save(folder)
     config = ARTVConfig.load(folder)
     config.steps, config.scheduler, config.colour_lock = 3, "dpm++", 0.75
-    config.fast = {"steps": 2, "guidance_ref": 0.0, "guidance_anchor": 0.0, "mask_every": 2}
+    config.fast = dict(steps=2, guidance_ref=0.0, guidance_anchor=0.0, mask_every=2, first_frame_steps=3)
     config.extra["training_words"] = ["a", "red", "circle", "moves", "right"]
     config.save(folder)
     return folder
@@ -83,15 +84,19 @@ def test_fast_takes_the_model_folders_speed_preset_and_flags_win(recommending_mo
     settings = record["settings"]
     assert record["sampling_from"] == "fast" and (settings["steps"], settings["scheduler"]) == (2, "dpm++")
     assert (settings["guidance_ref"], settings["guidance_anchor"], settings["mask_every"]) == (0, 0, 2)
-    assert (
-        settings["guidance_text"] == record["model_config"]["guidance_text"]
-    )  # not in the preset: the model's
+    assert settings["guidance_text"] == record["model_config"]["guidance_text"]  # not in the preset
+    assert settings["first_frame_steps"] == 3  # text only: frame 0 at the preset's own steps
     told = ["--guidance-ref", "0.5", "--mask-every", "1", "--steps", "3"]
     again = CliRunner().invoke(app, [*args, *told, "-o", str(out), "--force"])
     assert again.exit_code == 0, again.output
     settings = json.loads(out.with_suffix(".json").read_text())["settings"]
     assert (settings["steps"], settings["guidance_ref"], settings["mask_every"]) == (3, 0.5, 1)
     assert settings["guidance_anchor"] == 0  # what the flags left open still comes from the preset
+    assert settings["first_frame_steps"] is None  # --steps given: every frame at those steps
+    image = ["animate", str(Path(__file__).resolve().parents[2] / "examples" / "red-ball.png"), *args[1:]]
+    animated = CliRunner().invoke(app, [*image, "-o", str(out), "--force"])
+    settings = json.loads(out.with_suffix(".json").read_text())["settings"]
+    assert animated.exit_code == 0 and settings["first_frame_steps"] is None and settings["steps"] == 2
     plain = CliRunner().invoke(app, [*args[:-1], "-o", str(out), "--force"])  # no --fast: the model's own
     settings = json.loads(out.with_suffix(".json").read_text())["settings"]
     assert plain.exit_code == 0 and (settings["steps"], settings["guidance_ref"], settings["mask_every"]) == (
@@ -112,6 +117,7 @@ def test_story_fast_takes_the_preset_where_the_command_line_is_silent(recommendi
     assert record["settings_from"]["steps"] == "fast" and record["storyboard"]["steps"] == 2
     assert record["settings_from"]["guidance_ref"] == "command line"
     assert record["storyboard"]["guidance_ref"] == 0.5 and record["storyboard"]["guidance_anchor"] == 0
+    assert record["speed"] == {"mask_every": 2, "first_frame_steps": 3}
 
 
 def test_a_speed_preset_with_an_unknown_key_is_refused_with_the_fix(recommending_model, tmp_path):

@@ -11,7 +11,15 @@ from pathlib import Path
 from artv_cli.errors import ArtvError
 
 CONFIG_NAME = "artv_config.json"
-FAST_KEYS = ("steps", "scheduler", "guidance_text", "guidance_ref", "guidance_anchor", "mask_every")
+FAST_KEYS = (
+    "steps",
+    "scheduler",
+    "guidance_text",
+    "guidance_ref",
+    "guidance_anchor",
+    "mask_every",
+    "first_frame_steps",
+)
 """What a model's `fast` preset may set."""
 
 

@@ -46,6 +46,9 @@ class SampleSettings:
     """Height in pixels."""
     steps: int = 25
     """Denoising steps per frame."""
+    first_frame_steps: int | None = None
+    """Steps of a frame made from blank references (frame 0 of a text-only video: a whole picture from
+    text, which fewer steps serve worse); None: `steps`."""
     scheduler: str = "ddim"
     """`ddim` or `dpm++` (DPM-Solver++ multistep)."""
     guidance_text: float = 6.5
@@ -213,7 +216,8 @@ def render(
 
         # 6. Denoise the frame from pure noise (set_timesteps also resets a multistep solver's history):
         #    eps_hat = m * eps_static + (1 - m) * eps_dynamic (Eqs. 5-7), then the guided sum (Sec. 4).
-        scheduler.set_timesteps(settings.steps, device=device)
+        steps = settings.steps if has_refs else settings.first_frame_steps or settings.steps
+        scheduler.set_timesteps(steps, device=device)
         z = randn_tensor((1, 4, h, w), generator=generator, device=device, dtype=torch.float32)
         z = z * scheduler.init_noise_sigma
         mask_cache: dict = {}
@@ -236,7 +240,7 @@ def render(
             )
             z = scheduler.step(eps, t, z, generator=generator).prev_sample
             if on_step is not None:
-                on_step(frame, step + 1, settings.steps, None)
+                on_step(frame, step + 1, steps, None)
 
         # 7. Colour lock, if asked: shift the decoded frame's median colour this far towards the anchor's
         #    and encode it back, so the background does not drift over a long video (the median is the

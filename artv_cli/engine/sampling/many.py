@@ -101,7 +101,8 @@ def render_many(
         )
 
         # 5. Denoise all videos' frame together (Eqs. 5-7, then the guided sum).
-        scheduler.set_timesteps(settings.steps, device=device)
+        steps = settings.steps if has_refs else settings.first_frame_steps or settings.steps
+        scheduler.set_timesteps(steps, device=device)
         z = each(lambda g: randn_tensor((1, 4, h, w), generator=g, device=device, dtype=torch.float32))
         z = z * scheduler.init_noise_sigma
         mask_cache: dict = {}
@@ -121,7 +122,7 @@ def render_many(
             )
             z = scheduler.step(eps, t, z).prev_sample  # DDIM (eta 0) and DPM-Solver++ draw no noise
             if on_step is not None:
-                on_step(frame, step + 1, settings.steps, None)
+                on_step(frame, step + 1, steps, None)
 
         # 6. Colour lock, if asked (as in `render`): every frame's median colour towards its anchor's.
         locked = None

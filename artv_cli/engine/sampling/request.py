@@ -175,6 +175,7 @@ class Plan:
     steps: int = 25
     scheduler: str = "ddim"
     sampling_from: str = "built-in"  # where steps and scheduler came from: flags, model, fast or built-in
+    first_frame_steps: int | None = None  # steps of a frame 0 made from text (a fast preset's); None: steps
     notices: list[str] = field(default_factory=list)  # what the user should know (sizes chosen, image fixes)
 
 
@@ -213,12 +214,15 @@ def plan(request: RenderRequest) -> Plan:
 
     device = resolve_device(request.device)
     dtype = resolve_dtype(request.dtype, device)
-    from artv_cli.engine.sampling.recommended import model_config, sampling, unknown_words
+    from artv_cli.engine.sampling.recommended import fast_preset, model_config, sampling, unknown_words
 
     config = model_config(ref)  # the folder's artv_config.json, read once; no weights
     steps, scheduler, source = sampling(request, config)
+    first = fast_preset(config).get("first_frame_steps") if source == "fast" and pixels is None else None
     notices += unknown_words(request.prompt, config)
-    return Plan(ref, width, height, seed, out, pixels, device, dtype, steps, scheduler, source, notices)
+    return Plan(
+        ref, width, height, seed, out, pixels, device, dtype, steps, scheduler, source, first, notices
+    )
 
 
 @dataclass
@@ -309,6 +313,7 @@ def sample_settings(request: RenderRequest, job: Plan, method):
         width=job.width,
         height=job.height,
         steps=job.steps,
+        first_frame_steps=job.first_frame_steps,
         scheduler=job.scheduler,
         # the user's values win; None falls back to the model's own (artv_config.json)
         guidance_text=_given(request.guidance_text, model["guidance_text"]),

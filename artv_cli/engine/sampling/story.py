@@ -74,8 +74,12 @@ def render_story(
     resume: bool = False,
     on_frame: OnFrame | None = None,
     on_segment: Callable[[int, Path], None] | None = None,
+    speed: dict | None = None,
 ) -> Path:
-    """Render the segments in order; after each, save the state and re-join the playable video."""
+    """Render the segments in order; after each, save the state and re-join the playable video.
+
+    `speed` holds the sampler settings a storyboard has no key for (`mask_every`, `first_frame_steps`:
+    a `--fast` preset's)."""
     import torch
 
     from artv_cli.engine.data.images import load_image
@@ -121,6 +125,7 @@ def render_story(
             colour_lock=method.colour_lock if segment.colour_lock is None else segment.colour_lock,
             seed=segment.seed,
             negative_prompt=segment.negative_prompt,
+            **(speed or {}),
         )
         image = load_image(Path(segment.image)).fitted(*size) if segment.image else None
         previous = planned[segment.index - 1].prompt if segment.index > 0 and segment.transition else None
