@@ -405,16 +405,23 @@ def test_console_script_runs(tmp_path):
     assert proc.stdout.strip() == str(out) and out.exists()
 
 
-def test_fast_preset_uses_dpm_solver_at_12_steps_unless_told_otherwise(runner, tmp_path):
+def test_fast_takes_the_default_models_measured_preset_unless_told_otherwise(runner, tmp_path):
     out = tmp_path / "fast.mp4"
     result = invoke(runner, ["generate", "a ball", "--fast", "--frames", 2, "--seed", 1, "-o", out])
     assert result.exit_code == 0, result.output
-    settings = json.loads(out.with_suffix(".json").read_text())["settings"]
-    assert (settings["scheduler"], settings["steps"]) == ("dpm++", 12)
-    timing = json.loads(out.with_suffix(".json").read_text())["timing"]
+    record = json.loads(out.with_suffix(".json").read_text())
+    settings, preset = record["settings"], record["model_config"]["fast"]
+    assert record["sampling_from"] == "fast" and preset["steps"] < record["model_config"]["steps"]
+    assert {k: settings[k] for k in preset} == preset  # the default model's preset (docs/default-model.md)
+    timing = record["timing"]
     assert timing["first_generated_frame_seconds"] > 0 and timing["compiled"] is False
     told = invoke(runner, ["generate", "a ball", "--fast", "--steps", 3, "--frames", 2, "-o", out, "--force"])
     assert told.exit_code == 0 and json.loads(out.with_suffix(".json").read_text())["settings"]["steps"] == 3
+    # a model without a preset (a random one has no folder): DPM-Solver++ at 12 steps
+    args = ["generate", "a ball", "--model", "tiny-random", "--frames", 1, "--fast", "-o", out, "--force"]
+    capped = invoke(runner, args)
+    settings = json.loads(out.with_suffix(".json").read_text())["settings"]
+    assert capped.exit_code == 0 and (settings["scheduler"], settings["steps"]) == ("dpm++", 12)
     # without --fast: the default model's own recommendation (DPM-Solver++), a random preset's built-in DDIM
     default = invoke(runner, ["generate", "a ball", "--frames", 1, "--steps", 1, "-o", out, "--force"])
     assert (

@@ -102,6 +102,27 @@ def test_generate_with_no_model_draws_the_asked_objects_on_the_asked_backgrounds
     assert sum(shapes) >= 2, shapes
 
 
+def test_the_fast_preset_keeps_what_the_scorer_checks(tmp_path):
+    """`--fast` (the model folder's measured preset, about 0.3x the time): the README's animation still
+    moves the asked way in the asked colour, and text-only videos keep the asked colours and backgrounds."""
+    prompt = example_prompts()["red-ball.png"]
+    out = tmp_path / "red.mp4"
+    result = invoke(
+        ["animate", ROOT / "examples" / "red-ball.png", prompt, "--seed", 0, "--fast", "--out", out]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.with_suffix(".json").read_text())["sampling_from"] == "fast"
+    obj = score(prompt, out)["objects"][0]
+    assert obj["colour_ok"] and obj["direction_ok"] and obj["motion_px"][0] > 3, obj
+    for number, prompt in enumerate(GENERATE_PROMPTS):
+        out = tmp_path / f"{number}.mp4"
+        result = invoke(["generate", prompt, "--seed", 0, "--frames", 8, "--fast", "--out", out])
+        assert result.exit_code == 0, result.output
+        found = score(prompt, out)
+        assert found["objects"][0]["colour_ok"], (prompt, found)
+        assert found["background_ok"] in (True, None), (prompt, found)
+
+
 # ----- the synthetic world's held-out split ----------------------------------------------------------
 def test_holdout_splits_combinations_and_keeps_every_word_in_training():
     from artv_cli.engine.data.synth import COLOURS, DIRECTIONS, SHAPES, SynthSettings, design_video, held_out
