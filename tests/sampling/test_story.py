@@ -210,6 +210,9 @@ def test_a_changed_storyboard_is_not_resumed_into_the_old_render(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         record = {"storyboard": resolved(board, planned, (64, 64), "tiny-random")}
         render_story(tiny_model, board, planned, (64, 64), out, record, on_segment=stop)
+    same = {"storyboard": resolved(board, planned, (64, 64), "tiny-random")}
+    with pytest.raises(ArtvError, match="different storyboard"):  # the --fast settings a storyboard lacks
+        render_story(tiny_model, board, planned, (64, 64), out, same, resume=True, speed={"mask_every": 2})
     planned[2].seed += 1
     changed = {"storyboard": resolved(board, planned, (64, 64), "tiny-random")}
     with pytest.raises(ArtvError, match="different storyboard"):

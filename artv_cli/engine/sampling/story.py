@@ -88,7 +88,9 @@ def render_story(
 
     work = work_dir(out)
     # a resume must continue the same story: the resolved storyboard (size and model included) must match
-    fingerprint = hashlib.sha256(json.dumps(record["storyboard"], sort_keys=True).encode()).hexdigest()
+    # (and the --fast settings a storyboard has no key for, when there are any)
+    same = [record["storyboard"], speed] if speed else record["storyboard"]
+    fingerprint = hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()
     state, done = RenderState(), 0
     if resume and (work / "state.pt").is_file():
         saved = torch.load(work / "state.pt", map_location="cpu", weights_only=True)
