@@ -17,8 +17,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red-ball.png"
     ("animate", "lock", "first"), [(False, 0.0, None), (False, 0.0, 5), (True, 0.0, None), (True, 1.0, None)]
 )
 def test_videos_advanced_together_match_each_video_made_alone(tiny_model, animate, lock, first):
-    settings = SampleSettings(frames=4, width=64, height=64, steps=3, scheduler="dpm++", colour_lock=lock)
-    settings.first_frame_steps = first
+    settings = SampleSettings(
+        frames=4, width=64, height=64, steps=3, scheduler="dpm++", colour_lock=lock, first_frame_steps=first
+    )
     prompts, seeds, negatives = ["a red ball", "a blue box", "a red ball"], [3, 4, 5], ["", "blur", ""]
     image = load_image(EXAMPLE).fitted(64, 64) if animate else None
     images = image.repeat(3, 1, 1, 1) if animate else None
