@@ -197,3 +197,36 @@ def batch_progress():
 def _fail(message: str, hint: str) -> None:
     err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     err.print(f"  fix: {hint}", soft_wrap=True, markup=False)
+
+
+def command_line(ctx, add: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> str:
+    """The command being run, as the user can paste it into a POSIX shell, with `add` appended.
+
+    Rebuilt from the command's parsed context (`typer.Context`): every argument and every option the user
+    gave, each quoted with `shlex`; options left at their defaults are left out. Options named in `drop` (or
+    in `add`, which then replaces them) are left out too, so "plus --resume latest" never doubles a flag.
+    """
+    import shlex
+
+    words = ctx.command_path.split()
+    words[0] = "artv"
+    replaced = set(drop) | {word for word in add if word.startswith("--")}
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.param_type_name == "argument":
+            words += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+            continue
+        source = ctx.get_parameter_source(param.name)
+        if getattr(source, "name", None) != "COMMANDLINE" or set(param.opts) & replaced:
+            continue
+        if param.is_flag and param.secondary_opts:  # --x/--no-x
+            words.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            if value:
+                words.append(param.opts[0])
+        elif param.multiple:
+            for item in value:
+                words += [param.opts[0], str(getattr(item, "value", item))]
+        else:
+            words += [param.opts[0], str(getattr(value, "value", value))]
+    return shlex.join([*words, *add])

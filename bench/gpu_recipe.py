@@ -62,6 +62,20 @@ ap.add_argument(
     help="here: DEST = MODEL with WEIGHTS (an --fp16-weights file) put in, and the config of the "
     "artv-meta.tar beside WEIGHTS if there is one",
 )
+ap.add_argument(
+    "--vae-seconds", type=float, default=0, help="first refit the VAE (from world64's) on the world this long"
+)
+ap.add_argument(
+    "--frozen-text",
+    action="store_true",
+    help="a fresh random text encoder, frozen through the base and ART-V stages (the paper's frozen encoder)",
+)
+ap.add_argument(
+    "--variants",
+    default="",
+    help="JSON list of ART-V settings to train side by side from the same base at equal samples, each "
+    'sent back in fp16 (e.g. \'[{"first_step_share": 0.5}, {"first_step_share": 0.5, "motion_weight": 4}]\')',
+)
 ap.add_argument("--pack", nargs=2, type=Path, metavar=("DATA", "NPZ"), help="decode DATA's videos into NPZ")
 args = ap.parse_args()
 if args.unpack:
@@ -78,6 +92,15 @@ if args.unpack:
         old = load_file(file)
         assert set(old) == set(tensors), (name, set(old) ^ set(tensors))
         save_file(tensors, file, metadata={"format": "pt"})
+    if (weights.parent / "vae.safetensors").is_file():  # a run that refitted the VAE sends it beside
+        shutil.copy(weights.parent / "vae.safetensors", next((dest / "vae").glob("*.safetensors")))
+        parts["vae"] = None
+    if args.frozen_text:  # the frozen encoder was not sent: it is world64's random seed-0 one
+        from artv_cli.engine.model.artv import ARTVModel
+
+        shutil.rmtree(dest / "text_encoder")
+        ARTVModel.random("world64", seed=0).text_encoder.save_pretrained(dest / "text_encoder")
+        parts["text_encoder"] = None
     meta = weights.with_name(weights.name.replace("-fp16.safetensors", "-meta.tar"))
     if meta.is_file():
         with tarfile.open(meta) as tar:
@@ -166,13 +189,18 @@ def decode_from_pack(path, spec):
 
 
 latents.decode = decode_from_pack
+import artv_cli.engine.training.autoencoder as autoencoder  # noqa: E402
+
+autoencoder.decode = decode_from_pack
 
 # 2. The VAE stage's model folder: carried without its UNets, which are the seed-0 random ones of world64.
 from artv_cli.engine.model.artv import ARTVModel  # noqa: E402
 from artv_cli.engine.training.trainer import TrainConfig, train  # noqa: E402
 
 vae_model = args.work / "vae" / "model"
-if not args.continue_from:
+if args.vae_seconds and not args.continue_from:  # made below, by the VAE stage
+    pass
+elif not args.continue_from:
     shutil.copytree(args.carry / "vae-model", vae_model)
     fresh = ARTVModel.random("world64", seed=0)
     for name in ("unet", "mask_unet"):
@@ -223,7 +251,7 @@ def config(stage, model, out, steps, batch, lr, warmup, **extra):
         lr_schedule="cosine",
         cache=True,
         cache_dir=args.work / "latents",
-        train_text_encoder=True,
+        train_text_encoder=not args.frozen_text,
         validation_videos=0,
         checkpoint_every=10**9,
         keep_checkpoints=1,
@@ -256,9 +284,9 @@ def timed(stage, model, batch, settings, label):
     return rate
 
 
-def full(stage, model, batch, settings, seconds, rate, label):
-    steps = max(50, int(rate * seconds * 0.92))
-    out = args.work / stage
+def full(stage, model, batch, settings, seconds, rate, label, name=None, steps=None):
+    steps = steps or max(50, int(rate * seconds * 0.92))
+    out = args.work / (name or stage)
     log(label, f"{steps} steps in about {seconds:.0f} s")
     result = train(
         config(stage, model, out, steps, batch, **settings, time_limit=seconds * 1.08 / 60), Events(label)
@@ -269,6 +297,27 @@ def full(stage, model, batch, settings, seconds, rate, label):
 
 summary = {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": torch.__version__}
 try:
+    # 2b. The VAE refitted on the world (off-palette colours), from world64's; the UNets are world64's seed-0.
+    if args.vae_seconds and not args.continue_from:
+        t = time.time()
+        VAE = dict(lr=3e-4, warmup=0, vae_loss="foreground")
+        world64 = Path(__file__).resolve().parents[1] / "artv_cli" / "models" / "world64"
+        rate_vae = timed("vae", world64, 64, VAE, "vae")
+        vae_out = full("vae", world64, 64, VAE, args.vae_seconds, rate_vae, "vae", name="vae-run")
+        shutil.rmtree(vae_model, ignore_errors=True)
+        shutil.copytree(vae_out / "model", vae_model)
+        fresh = ARTVModel.random("world64", seed=0)
+        for name in ("unet", "mask_unet"):
+            shutil.rmtree(vae_model / name, ignore_errors=True)
+            getattr(fresh, name).save_pretrained(vae_model / name)
+        summary["vae_s"] = round(time.time() - t, 1)
+    if (
+        args.frozen_text and not args.continue_from
+    ):  # the paper's frozen encoder: a random one keeps every word
+        shutil.rmtree(vae_model / "text_encoder", ignore_errors=True)
+        ARTVModel.random("world64", seed=0).text_encoder.save_pretrained(vae_model / "text_encoder")
+        log("text encoder: world64's random seed-0 one, frozen")
+
     # 3. The base stage (text-to-image of the world's frames); the first timing run also builds the cache.
     t = time.time()
     if args.continue_from:  # ART-V goes on from a trained ART-V model: no base stage
@@ -281,12 +330,20 @@ try:
         summary["base_s"] = round(time.time() - t, 1)
         start_model = base_out / "model"
 
-    # 4. ART-V from the base (as `artv init --base` from Stable Diffusion), the first step oversampled.
+    # 4. ART-V from the base (as `artv init --base` from Stable Diffusion), the first step oversampled;
+    #    with --variants, several settings from the same base at the same number of samples each.
     t = time.time()
-    rate_artv = timed("artv", start_model, args.artv_batch, ARTV, "artv")
+    variants = json.loads(args.variants) if args.variants else [{}]
+    rate_artv = timed("artv", start_model, args.artv_batch, {**ARTV, **variants[0]}, "artv")
     left = args.budget - (time.time() - T0) - RESERVE
-    artv_out = full("artv", start_model, args.artv_batch, ARTV, left, rate_artv, "artv")
-    summary["artv_s"] = round(time.time() - t, 1)
+    steps = max(50, int(rate_artv * left / len(variants) * 0.9))
+    summary["artv_steps"] = steps
+    for i, variant in enumerate(variants):
+        name = "artv" if len(variants) == 1 else f"artv{i}"
+        full("artv", start_model, args.artv_batch, {**ARTV, **variant}, left / len(variants), rate_artv,
+             name, name=name, steps=steps)  # fmt: skip
+        summary[f"{name}_s"] = round(time.time() - t, 1)
+        summary[f"{name}_settings"] = {**ARTV, **variant}
 except BaseException as error:  # keep what was made
     log("FAILED", repr(error))
     import traceback
@@ -309,6 +366,25 @@ with tarfile.open(args.out / "runs-meta.tar", "w") as tar:
             if (args.work / stage / name).exists():
                 tar.add(args.work / stage / name, f"{stage}/{name}")
 model_dir = args.work / "artv" / "model"
+for k in range(8 if args.variants else 0):  # each variant's trained networks in fp16, its config beside
+    vdir = args.work / f"artv{k}" / "model"
+    if not vdir.is_dir():
+        continue
+    from safetensors.torch import load_file, save_file
+
+    weights = {}
+    names = ("unet", "mask_unet", "cond", "mask_cond") + (() if args.frozen_text else ("text_encoder",))
+    for name in names:
+        for file in (vdir / name).glob("*.safetensors"):
+            for key, tensor in load_file(file).items():
+                weights[f"{name}.{key}"] = tensor.half().contiguous()
+    save_file(weights, args.out / f"artv{k}-fp16.safetensors")
+    with tarfile.open(args.out / "runs-meta.tar", "a") as tar:
+        for name in ("metrics.jsonl", "train_config.json", "summary.json"):
+            if (args.work / f"artv{k}" / name).exists():
+                tar.add(args.work / f"artv{k}" / name, f"artv{k}/{name}")
+if (vae_model / "vae").is_dir() and args.vae_seconds:  # the refitted VAE, fp32 (2.7 MB)
+    shutil.copy(next((vae_model / "vae").glob("*.safetensors")), args.out / "vae.safetensors")
 if model_dir.is_dir() and args.fp16_weights:  # the trained networks alone, in fp16 (half the bytes)
     from safetensors.torch import load_file, save_file
 

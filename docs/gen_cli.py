@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-COMMANDS = [
-    [],
-    ["animate"],
-    ["generate"],
-    ["story"],
-    ["batch"],
-    ["train"],
-    ["eval"],
-    ["data"],
-    ["data", "synth"],
-    ["data", "info"],
-]
+
+def commands() -> list[list[str]]:
+    """Every command and sub-command of the app, found by walking its click tree (no hand list)."""
+    import typer
+
+    from artv_cli.app import app
+
+    found = []
+
+    def walk(command, path):
+        found.append(path)
+        for name in sorted(getattr(command, "commands", {}) or {}):
+            sub = command.commands[name]
+            if not getattr(sub, "hidden", False):
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
 
 
 CONVENTIONS = """## Conventions
@@ -30,6 +36,10 @@ CONVENTIONS = """## Conventions
   segments playable (`--resume` continues); `artv batch` keeps every finished video (`--resume`);
   `artv download` keeps the bytes so far (the same command resumes). Each is tested with a real SIGTERM
   to a real process (`tests/cli/test_unix.py`, `tests/cli/test_batch.py`, `tests/hub/test_downloads.py`).
+  The `continue with:` line printed on stopping is the command that was run, every option included and
+  quoted for a POSIX shell, plus `--resume`; a test stops `story`, `batch` and `train` (SIGTERM and
+  SIGKILL), runs that line verbatim and compares the result byte for byte with an uninterrupted run
+  (`tests/cli/test_resume_hints.py`).
 - **Outputs are never clobbered**: `animate`, `generate` and `story` refuse an existing `--out` (exit 2,
   nothing changed) unless `--force`; without `--out`, `animate` and `generate` pick a new name; `batch`
   refuses a folder holding a batch unless `--resume`, and never rewrites a finished video.
@@ -83,6 +93,8 @@ CONVENTIONS = """## Conventions
 | train: missing --data | `--data FOLDER does not exist` |
 | eval: empty folder | `FOLDER holds no videos` |
 | eval: a file as the folder | `FILE is not a folder of videos` |
+| story: `--resume`, nothing to resume, OUT exists | `nothing to resume for OUT`, `OUT exists`: add --force |
+| batch: `--resume`, nothing to resume | `nothing to resume in FOLDER`, then renders as without it |
 | full disk (ENOSPC) | `no space left on the device (writing FILE)` (simulated in tests/cli/test_unix.py) |
 
   Storyboards with several problems (empty, wrong types) list each as `FILE:LINE: key: problem` under
@@ -108,7 +120,7 @@ def render() -> str:
     runner = CliRunner()
     parts = ["# CLI reference", "", "Generated from `--help` by `python docs/gen_cli.py > docs/cli.md`.", ""]
     parts += [CONVENTIONS]
-    for command in COMMANDS:
+    for command in commands():
         result = runner.invoke(app, [*command, "--help"])
         title = " ".join(["artv", *command])
         lines = [line.rstrip() for line in result.stdout.splitlines()]

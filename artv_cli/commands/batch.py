@@ -17,6 +17,7 @@ from artv_cli.errors import ArtvError
 
 
 def batch(
+    ctx: typer.Context,
     out: Annotated[
         Path,
         typer.Option(
@@ -97,7 +98,7 @@ def batch(
     from artv_cli.engine.sampling import batch as engine
 
     values = dict(locals())
-    for key in ("prompts", "protocol", "resume", "json_out", "batch_size"):
+    for key in ("ctx", "prompts", "protocol", "resume", "json_out", "batch_size"):
         values.pop(key)
     for key in ("engine", "replace", "request_from_cli"):
         values.pop(key)
@@ -123,6 +124,8 @@ def batch(
     rows = engine.read_rows(prompts, defaults, base_seed=seed, prompts=listed)
     record = engine.fingerprint(prompts, defaults, seed, prompts=listed)
     resuming = engine.check_folder(out, record, resume)
+    if resume and not resuming:
+        err.print(f"note: nothing to resume in {out}: rendering the batch from the start", soft_wrap=True)
     from artv_cli.engine.sampling.request import plan
 
     first = plan(replace(rows[0].request, out=out / engine.video_name(rows[0]), force=True))
@@ -165,12 +168,12 @@ def batch(
     try:
         _render(state, engine, rows, done, mine, out, model, batch_size)
     except KeyboardInterrupt as interruption:  # Ctrl-C or SIGTERM: the video in flight is removed
-        from artv_cli.console import interrupted_status
+        from artv_cli.console import command_line, interrupted_status
 
         if state.is_main_process:
             err.print(
                 f"interrupted: {len(engine.read_manifest(out))}/{len(rows)} videos done, none half-written; "
-                "continue with the same command plus --resume",
+                f"continue with: {command_line(ctx, add=('--resume',))}",
                 soft_wrap=True,
             )
         raise typer.Exit(interrupted_status(interruption)) from None

@@ -56,6 +56,20 @@ def synth(
             "(start independent of the direction; objects may leave the frame)."
         ),
     ] = "centred",
+    jitter: Annotated[
+        int,
+        typer.Option(
+            help="Draw object colours and background tones up to this far (per channel, 0-64) off the "
+            "palette; captions keep the palette's names, the ground truth records the colour drawn."
+        ),
+    ] = 0,
+    unnamed: Annotated[
+        float,
+        typer.Option(
+            help="Share (0-1) of one-object captions that leave out the colour, the shape or both "
+            '("the ball", "a red object", "it"): the frames must carry the look.'
+        ),
+    ] = 0.0,
 ) -> None:
     """Write a captioned synthetic video dataset (WebVid layout) with exact ground truth.
 
@@ -72,6 +86,8 @@ def synth(
       artv data synth held-out --videos 32 --seed 1 --holdout 8 --split test
 
       artv data synth people --videos 64 --max-objects 1 --cameras static --patterns plain --captions varied
+
+      artv data synth world3 --videos 3000 --start anywhere --jitter 30 --unnamed 0.3 --captions varied
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -90,6 +106,8 @@ def synth(
         split=split,
         captions=captions,
         start=start,
+        jitter=jitter,
+        unnamed=unnamed,
     )
     columns = (
         TextColumn("videos"),

@@ -12,13 +12,14 @@ from typing import Annotated
 import typer
 
 from artv_cli import options as o
-from artv_cli.console import err, interrupted_status, raise_if_terminated
+from artv_cli.console import command_line, err, interrupted_status, raise_if_terminated
 
 # Seconds per denoising step of one frame, measured (2-core CPU, fp32, tiny preset at 64x64, 3 branches).
 MEASURED_STEP_SECONDS = {"tiny": 0.016}
 
 
 def story(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The storyboard (.yaml).", show_default=False)],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output .mp4 (replaces output.path).")
@@ -107,7 +108,10 @@ def story(
     planned = plan_segments(board, file.parent)
     target = out or Path(board.output.path)
     partial = (work_dir(target) / "state.pt").is_file()  # an interrupted render of this target: see below
-    check_out(target, force or resume or partial)
+    if resume and not partial:  # nothing to continue: the command is the one without --resume
+        err.print(f"note: nothing to resume for {target}: rendering from the start", soft_wrap=True)
+        resume = False
+    check_out(target, force or partial)
     record = {
         "artv_version": _version("artv"),
         "command": "story",
@@ -128,8 +132,6 @@ def story(
             f"a partial render of {target} exists ({work})",
             f"add --resume to continue it, or delete {work} to start over",
         )
-    if resume and not (work / "state.pt").is_file():
-        err.print(f"note: nothing to resume for {target}: rendering from the start")
 
     # 2. The model, then the segments, streamed to the video.
     from artv_cli.engine.hub.devices import resolve_device, resolve_dtype
@@ -195,11 +197,11 @@ def story(
                 speed=speed,
             )
     except KeyboardInterrupt as interruption:
-        done = finished["segments"] or (_segments_done(work) if resume else 0)
+        done = max(finished["segments"], _segments_done(work))  # the state may be ahead of the callback
         if done:
             err.print(
                 f"interrupted: {target} holds the first {done} of {len(planned)} segments (playable); "
-                f"continue with: artv story {file} --resume",
+                f"continue with: {command_line(ctx, add=('--resume',), drop=('--force',))}",
                 soft_wrap=True,
             )
         else:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import PlainProgress, err, interrupted_status, raise_if_terminated
+from artv_cli.console import PlainProgress, command_line, err, interrupted_status, raise_if_terminated
 
 
 class Precision(str, Enum):
@@ -47,6 +47,7 @@ class Ablation(str, Enum):
 
 
 def train(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option(help="Dataset folder (WebVid layout, or videos with captions).")],
     model: Annotated[
         str,
@@ -245,10 +246,10 @@ def train(
         drop_ref=drop_ref,
         drop_anchor=drop_anchor,
     )
-    run_training(config, json_out)
+    run_training(config, json_out, resume_hint=command_line(ctx, add=("--resume", "latest")))
 
 
-def run_training(config, json_out: bool) -> None:
+def run_training(config, json_out: bool, resume_hint: str) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -316,7 +317,7 @@ def run_training(config, json_out: bool) -> None:
         if info.get("checkpoint"):
             err.print(
                 f"interrupted at step {info['step']}: checkpoint {info['checkpoint']}; "
-                "continue with the same command plus --resume latest",
+                f"continue with: {resume_hint}",
                 soft_wrap=True,
             )
         else:

@@ -123,3 +123,17 @@ def test_batch_help_examples_run_in_order(tmp_path, monkeypatch):
         assert result.exit_code == 0, (example, result.output)
     assert len(list((tmp_path / "batch").glob("*.mp4"))) == 4
     assert len(list((tmp_path / "world-gen").glob("*.mp4"))) == 4
+
+
+def test_readme_first_command_can_be_run_twice(tmp_path, monkeypatch):
+    """The README's main command (cut to 2 frames and 1 step) run twice in one folder: both succeed."""
+    readme = (ROOT / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if "artv animate" in line and "pip install" in line)
+    words = shlex.split(line.split("&&", 1)[1])
+    assert words[0] == "artv"
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        result = CliRunner().invoke(app, [*words[1:], "--frames", "2", "--steps", "1"])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "ball.mp4").is_file() and (tmp_path / "ball.json").is_file()

@@ -65,6 +65,12 @@ class SynthSettings:
     """`centred`: each path is centred near the middle, so it stays in view, and where an object starts
     gives its direction away (a model can learn to move towards the middle and ignore the text);
     `anywhere`: the start is drawn independently of the direction, and an object may leave the frame."""
+    jitter: int = 0
+    """Draw each object's colour and each background tone up to this far (per channel, 0-255) off the
+    palette; the caption keeps the palette's name and the ground truth records the colour drawn."""
+    unnamed: float = 0.0
+    """Share of captions of one object that leave out its colour, its shape or both ("the ball", "a red
+    object", "it"), so that a model must read what the object looks like from the frames."""
 
 
 @dataclass
@@ -76,6 +82,7 @@ class SynthObject:
     radius: float  # in frame widths
     start: tuple[float, float]  # world position at frame 0, in frame widths
     velocity: tuple[float, float]  # world units per frame
+    drawn: tuple[int, int, int] | None = None  # the RGB drawn (the palette's, or jittered off it)
     positions: list[tuple[float, float]] = field(default_factory=list)  # centre in pixels, per frame
     visible: list[bool] = field(default_factory=list)  # centre inside the frame, per frame
 
@@ -92,6 +99,7 @@ class SynthVideo:
     camera_direction: str | None  # pan: where the camera turns; zoom: "in" or "out"
     objects: list[SynthObject]
     camera_path: list[tuple[float, float, float]] = field(default_factory=list)  # (x, y, zoom) per frame
+    drawn_tones: tuple[tuple[int, int, int], ...] | None = None  # the background RGBs drawn
 
 
 def held_out(colour: str, shape: str, direction: str, every: int) -> bool:
@@ -158,7 +166,53 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
         caption += f", the camera zooms {camera_direction}"
     if settings.captions == "varied" and n_objects == 1 and pattern == "plain" and camera == "static":
         caption = _varied_caption(index, settings, objects[0], tones[0], caption)
-    return SynthVideo(index, caption, pattern, tones, camera, camera_direction, objects)
+    if settings.unnamed and n_objects == 1:
+        caption = _unnamed(index, settings, objects[0], caption)
+    video = SynthVideo(index, caption, pattern, tones, camera, camera_direction, objects)
+    # Off the palette, from a stream of its own so that jitter 0 draws exactly the videos it drew before.
+    jitter = np.random.default_rng([settings.seed, index, 2])
+    for obj in objects:
+        obj.drawn = _off_palette(COLOURS[obj.colour], jitter, settings.jitter)
+    video.drawn_tones = tuple(_off_palette(BACKGROUND_TONES[t], jitter, settings.jitter) for t in tones)
+    return video
+
+
+def _off_palette(rgb, rng: np.random.Generator, jitter: int) -> tuple[int, int, int]:
+    offset = rng.integers(-jitter, jitter + 1, size=3) if jitter else np.zeros(3, dtype=int)
+    return tuple(int(v) for v in np.clip(np.array(rgb) + offset, 0, 255))
+
+
+UNNAMED_FORMS = {
+    "colour": ("{shape}",),
+    "shape": ("{colour} object", "{colour} shape", "{colour} thing"),
+    "both": ("object", "shape", "thing"),
+}
+"""What is left of "a red circle" when its colour, its shape or both go unnamed."""
+
+
+def _unnamed(index: int, settings: SynthSettings, obj: SynthObject, caption: str) -> str:
+    """The caption with the object's colour, shape or both left out (a share `settings.unnamed`)."""
+    rng = np.random.default_rng([settings.seed, index, 3])
+    if rng.random() >= settings.unnamed:
+        return caption
+    words = caption.split(" ")
+    colour = next((i for i, w in enumerate(words) if w.strip(",.!").lower() == obj.colour), None)
+    if colour is None or colour + 1 >= len(words):
+        return caption
+    noun = words[colour + 1]
+    kind = str(rng.choice(list(UNNAMED_FORMS)))
+    if kind == "both" and rng.random() < 0.4:  # "it moves right": the article goes too
+        article = colour - 1 if colour > 0 and words[colour - 1].lower() in ("a", "an", "the") else colour
+        tail = noun[len(noun.rstrip(",.!")) :]
+        return " ".join(words[:article] + ["it" + tail] + words[colour + 2 :])
+    form = str(rng.choice(UNNAMED_FORMS[kind]))
+    tail = noun[len(noun.rstrip(",.!")) :]
+    subject = form.format(colour=words[colour], shape=noun.rstrip(",.!")) + tail
+    out = words[:colour] + subject.split(" ") + words[colour + 2 :]
+    if colour > 0 and out[colour - 1].lower() in ("a", "an"):  # "an object", "a red thing"
+        article = "an" if out[colour][0].lower() in "aeiou" else "a"
+        out[colour - 1] = article.upper() if out[colour - 1].isupper() else article
+    return " ".join(out)
 
 
 GRAMMAR_SHARE = 0.3
@@ -215,7 +269,8 @@ def draw_frame(video: SynthVideo, frame: int, settings: SynthSettings) -> np.nda
     wx = cam_x + u[None, :] / zoom  # world coordinates of every sample, (n, n)
     wy = cam_y + u[:, None] / zoom
     wx, wy = np.broadcast_to(wx, (n, n)), np.broadcast_to(wy, (n, n))
-    tone_a, tone_b = (np.array(BACKGROUND_TONES[t], dtype=np.float32) for t in video.tones)
+    tones = video.drawn_tones or tuple(BACKGROUND_TONES[t] for t in video.tones)
+    tone_a, tone_b = (np.array(t, dtype=np.float32) for t in tones)
     if video.pattern == "plain":
         second = np.zeros((n, n), dtype=bool)
     elif video.pattern == "striped":
@@ -227,7 +282,8 @@ def draw_frame(video: SynthVideo, frame: int, settings: SynthSettings) -> np.nda
         ox = obj.start[0] + obj.velocity[0] * frame
         oy = obj.start[1] + obj.velocity[1] * frame
         inside = _inside(obj.shape, wx - ox, wy - oy, obj.radius)
-        image = np.where(inside[..., None], np.array(COLOURS[obj.colour], dtype=np.float32), image)
+        rgb = obj.drawn or COLOURS[obj.colour]
+        image = np.where(inside[..., None], np.array(rgb, dtype=np.float32), image)
     image = image.reshape(size, supersample, size, supersample, 3).mean(axis=(1, 3))
     return np.clip(image.round(), 0, 255).astype(np.uint8)
 
@@ -279,6 +335,10 @@ def check_world(settings: SynthSettings) -> None:
         raise ArtvError(
             f"--start must be centred or anywhere (got {settings.start!r})", "use --start anywhere"
         )
+    if not 0 <= settings.jitter <= 64:
+        raise ArtvError(f"--jitter must be 0-64 (got {settings.jitter})", "use --jitter 30, for example")
+    if not 0.0 <= settings.unnamed <= 1.0:
+        raise ArtvError(f"--unnamed must be a share 0-1 (got {settings.unnamed:g})", "use --unnamed 0.3")
     if settings.split == "test" and not settings.holdout:
         raise ArtvError(
             "--split test needs --holdout", "add --holdout 8 (the same value as the training set)"
