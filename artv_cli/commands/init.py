@@ -22,7 +22,7 @@ def init(
         int, typer.Option(help="Seed of the fresh parts (Phi_mask, adapters, anchor encoders).")
     ] = 0,
 ) -> None:
-    """Build an untrained ART-V: Phi_dynamic = the base UNet, Phi_mask and the new parts fresh (METHOD.md).
+    """Build an untrained ART-V: Phi_dynamic = the base UNet; Phi_mask, new parts fresh (docs/method.md).
 
     The folder is ready for `artv train --model OUT`.
 

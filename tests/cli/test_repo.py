@@ -137,3 +137,17 @@ def test_readme_first_command_can_be_run_twice(tmp_path, monkeypatch):
         result = CliRunner().invoke(app, [*words[1:], "--frames", "2", "--steps", "1"])
         assert result.exit_code == 0, result.output
     assert (tmp_path / "ball.mp4").is_file() and (tmp_path / "ball.json").is_file()
+
+
+def test_user_docs_link_nothing_outside_the_repository():
+    """Docs hold the project's own reading of the method: no link or path outside the repository, and no
+    path of a development machine."""
+    import re
+
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        assert "../shared" not in text and "METHOD.md" not in text, doc.name
+        for target in re.findall(r"\]\(([^)#]+)", text):
+            if "://" in target:
+                continue
+            assert (doc.parent / target).resolve().is_relative_to(ROOT), (doc.name, target)

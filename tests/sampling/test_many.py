@@ -1,4 +1,5 @@
-"""Several videos in one frame loop (`render_many`) make the videos `render` makes alone, to one level."""
+"""Several videos in one frame loop (`render` given a list of prompts) make the videos `render` makes alone,
+to one level."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -8,7 +9,6 @@ import pytest
 
 from artv_cli.engine.data.images import load_image
 from artv_cli.engine.sampling.loop import SampleSettings, render
-from artv_cli.engine.sampling.many import render_many
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red-ball.png"
 
@@ -24,7 +24,10 @@ def test_videos_advanced_together_match_each_video_made_alone(tiny_model, animat
     image = load_image(EXAMPLE).fitted(64, 64) if animate else None
     images = image.repeat(3, 1, 1, 1) if animate else None
     cache: dict = {}
-    together = list(render_many(tiny_model, prompts, settings, seeds, negatives, images, text_cache=cache))
+    frames = render(
+        tiny_model, prompts, settings, images, text_cache=cache, seeds=seeds, negative_prompts=negatives
+    )
+    together = list(frames)
     assert len(together) == 4 and all(len(frame) == 3 for frame in together)
     assert len(cache) == 2  # (prompt, negative) pairs: "a red ball" twice is encoded once
     for v in range(3):

@@ -302,7 +302,7 @@ def my_rows(rows: list[BatchRow], done: dict, process_index: int, processes: int
 def render_rows(rows, out: Path, model, argv=None, on_video=None, on_step=None, batch_size: int = 1) -> None:
     """Render these rows with one loaded model; each finished video is recorded in the manifest after
     its file and sidecar are in place. `on_video(row, seconds)` after each. With `batch_size` > 1, runs of
-    consecutive rows that share their settings advance together (`many.render_many`)."""
+    consecutive rows that share their settings advance together (`loop.render` with a list of prompts)."""
     from artv_cli.engine.sampling.request import plan, render_video
 
     text_cache: dict = {}
@@ -364,7 +364,7 @@ def _render_group(group: list, model, argv, text_cache: dict, on_step) -> None:
     import torch
 
     from artv_cli.engine.data.video import VideoWriter, write_sidecar
-    from artv_cli.engine.sampling.many import render_many
+    from artv_cli.engine.sampling.loop import render
     from artv_cli.engine.sampling.request import sample_settings, sidecar_record
 
     first_request, first_job = group[0][1], group[0][2]
@@ -377,15 +377,15 @@ def _render_group(group: list, model, argv, text_cache: dict, on_step) -> None:
             for _, request, job in group
         ]
         stamps = []
-        frames = render_many(
+        frames = render(
             model,
             [request.prompt for _, request, _ in group],
             settings,
-            seeds=[job.seed for _, _, job in group],
-            negative_prompts=[request.negative_prompt for _, request, _ in group],
-            images=images,
+            image=images,
             text_cache=text_cache,
             on_step=on_step,
+            seeds=[job.seed for _, _, job in group],
+            negative_prompts=[request.negative_prompt for _, request, _ in group],
         )
         for frame in frames:
             for writer, image in zip(writers, frame, strict=True):

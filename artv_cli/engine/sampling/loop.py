@@ -91,16 +91,18 @@ def augment(model: ARTVModel, z: torch.Tensor, level: int, generator: torch.Gene
     return add_noise(z.float(), noise, alpha_bar)
 
 
-def _cat(parts: list) -> torch.Tensor | list[torch.Tensor]:
+def _rows(parts: list, count: int) -> torch.Tensor | list[torch.Tensor]:
+    """Per-branch conditions, each (count or 1, ...), into one batch of rows (branch-major); a blank
+    condition computed once for one video is repeated for every video."""
     if isinstance(parts[0], torch.Tensor):
-        return torch.cat(parts)
-    return [torch.cat(level) for level in zip(*parts, strict=True)]
+        return torch.cat([p.expand(count, *p.shape[1:]) if len(p) < count else p for p in parts])
+    return [_rows(list(level), count) for level in zip(*parts, strict=True)]
 
 
 @torch.inference_mode()
 def render(
     model: ARTVModel,
-    prompt: str,
+    prompt: str | list[str],
     settings: SampleSettings,
     image: torch.Tensor | None = None,
     state: RenderState | None = None,
@@ -108,7 +110,9 @@ def render(
     reanchor: bool = False,
     transition: tuple[str, int] | None = None,
     text_cache: dict | None = None,
-) -> Iterator[np.ndarray]:
+    seeds: list[int] | None = None,
+    negative_prompts: list[str] | None = None,
+) -> Iterator[np.ndarray] | Iterator[list[np.ndarray]]:
     """Yield the frames (H, W, 3) uint8 of a video, one at a time, as they are made.
 
     With `image` (1, 3, H, W) in [-1, 1], frame 0 is that image (animation); with neither image nor
@@ -116,31 +120,49 @@ def render(
     `state`, the video continues from it (the next segment of a story). Memory does not grow with length:
     only the two reference latents and the anchor are kept.
 
+    Several videos of the same settings advance together when `prompt` is a list (B prompts, as diffusers'
+    pipelines take a list of generators): `seeds` and `negative_prompts` are then per video (the
+    settings' own are not used), `image` is (B, 3, H, W) or None, and each step yields a list of B
+    frames. Every network runs once per step for all videos and guidance branches; each video draws
+    from its own generator what it would draw alone, in the same order, so a video is the one rendered
+    alone up to float rounding of the larger products (tests/sampling/test_many.py).
+
     For storyboards: `reanchor` makes this call's first frame the anchor (an image given with a state
     replaces the references and, with `reanchor`, the anchor too); `transition=(previous_prompt, K)`
     blends the text embedding from the previous prompt to this one over the first K frames made.
     `text_cache` (a dict kept by the caller) reuses the text embeddings of a prompt already seen (batch).
     """
+    several = not isinstance(prompt, str)
+    prompts = list(prompt) if several else [prompt]
+    count = len(prompts)
+    negatives = list(negative_prompts) if several and negative_prompts else [settings.negative_prompt] * count
     device = model.device
     background = (
         settings.background_decode if settings.background_decode is not None else device.type == "cuda"
     )
     decoder = ThreadPoolExecutor(max_workers=1) if background else None
-    pending = None  # the previous frame's decode, running while this frame is denoised
-    generator = make_generator(settings.seed, device)
+    pending = None  # the previous frames' decode, running while the next are denoised
+    generators = [make_generator(seed, device) for seed in (seeds if several else [settings.seed])]
     state = state or RenderState()
     h, w = settings.height // model.vae_scale_factor, settings.width // model.vae_scale_factor
     level = torch.full((1,), settings.noise_level, device=device, dtype=torch.long)
 
-    # 1. Encode the prompt, once per prompt: the prompt, and the negative (by default empty) prompt of
-    #    the no-text branch.
-    key = (prompt, settings.negative_prompt)
-    if text_cache is not None and key in text_cache:
-        text, no_text = text_cache[key]
-    else:
-        text, no_text = model.encode_prompt([prompt, settings.negative_prompt]).chunk(2)
-        if text_cache is not None:
-            text_cache[key] = (text, no_text)
+    def augmented(z: torch.Tensor) -> torch.Tensor:  # each video's noise from its own generator (Eq. 3)
+        return torch.cat(
+            [augment(model, z[v : v + 1], settings.noise_level, g) for v, g in enumerate(generators)]
+        )
+
+    def frames_of(pixels: np.ndarray):  # what a step hands over: one frame, or one per video
+        return list(pixels) if several else pixels[0]
+
+    # 1. Encode the prompt, once per (prompt, negative prompt) pair: the prompt, and the negative (by
+    #    default empty) prompt of the no-text branch.
+    cache = text_cache if text_cache is not None else {}
+    for key in dict.fromkeys(zip(prompts, negatives, strict=True)):
+        if key not in cache:
+            cache[key] = tuple(model.encode_prompt(list(key)).chunk(2))
+    text = torch.cat([cache[key][0] for key in zip(prompts, negatives, strict=True)])
+    no_text = torch.cat([cache[key][1] for key in zip(prompts, negatives, strict=True)])
     text_before = model.encode_prompt([transition[0]]) if transition and transition[1] > 0 else None
     made = 0  # frames made by this call (the transition counts them)
 
@@ -152,7 +174,7 @@ def render(
             state.anchor = z0
             reanchor = False  # done: the image is the anchor
         state.frames_done += 1
-        yield model.decode_latents(z0)[0]
+        yield frames_of(model.decode_latents(z0))
 
     # 3. Anchor tokens, once per video: the augmented anchor, and a blank one for the no-anchor branch.
     blank = torch.zeros(1, 4, h, w, device=device)
@@ -163,14 +185,14 @@ def render(
         )
     }
     if state.anchor is not None:
-        z_a = augment(model, state.anchor, settings.noise_level, generator).to(model.dtype)
+        z_a = augmented(state.anchor).to(model.dtype)
         tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
     blank_refs = torch.zeros(1, 8, h, w, device=device, dtype=model.dtype)
     features = {
         "blank": (model.cond.reference_features(blank_refs), model.mask_cond.reference_features(blank_refs))
     }
     scheduler = make_scheduler(settings.scheduler, model)
-    lock_to = None  # (anchor, its median colour) for the colour lock
+    lock_to = None  # (anchor, its median colours) for the colour lock
 
     while state.frames_done < settings.frames:
         frame = state.frames_done
@@ -179,17 +201,14 @@ def render(
         has_refs, has_anchor = state.prev is not None, state.anchor is not None
         anchored = has_anchor and model.config.use_anchor  # a model trained without the anchor never sees one
         if has_refs:
-            refs = torch.cat(
-                [
-                    augment(model, state.prev, settings.noise_level, generator),
-                    augment(model, state.prev2, settings.noise_level, generator),
-                ],
-                dim=1,
-            ).to(model.dtype)  # (1, 8, h, w)
+            refs = torch.cat([augmented(state.prev), augmented(state.prev2)], dim=1).to(
+                model.dtype
+            )  # (B, 8, h, w)
             features["refs"] = (model.cond.reference_features(refs), model.mask_cond.reference_features(refs))
 
-        # 5. Assemble the guidance branches, batched into one forward per network (Sec. 4). A branch with
-        #    weight 0, or whose condition is already blank (frame 0 of a text-only video), is not computed.
+        # 5. Assemble the guidance branches, batched into one forward per network (Sec. 4), rows
+        #    [branch][video]. A branch with weight 0, or whose condition is already blank (frame 0 of a
+        #    text-only video), is not computed.
         refs_key, anchor_key = ("refs" if has_refs else "blank"), ("anchor" if anchored else "blank")
         text_now = text
         if text_before is not None and made < transition[1]:  # blend from the previous prompt (storyboards)
@@ -202,30 +221,36 @@ def render(
         if settings.guidance_anchor != 0 and anchored:
             branches["no_anchor"] = (text_now, refs_key, "blank")
         rows = list(branches.values())
-        z_ref = state.prev if has_refs else blank
+        n_rows = len(rows) * count
+        z_ref = state.prev if has_refs else blank.expand(count, -1, -1, -1)
         cond = Conditions(
             text=torch.cat([r[0] for r in rows]),
-            features=_cat([features[r[1]][0] for r in rows]),
-            mask_features=_cat([features[r[1]][1] for r in rows]),
-            tokens=torch.cat([tokens[r[2]][0] for r in rows]),
-            mask_tokens=torch.cat([tokens[r[2]][1] for r in rows]),
-            noise_level=level.expand(len(rows)),
-            z_ref=z_ref.expand(len(rows), -1, -1, -1),
-            static=torch.tensor([r[1] == "refs" and model.config.use_mask for r in rows]),
+            features=_rows([features[r[1]][0] for r in rows], count),
+            mask_features=_rows([features[r[1]][1] for r in rows], count),
+            tokens=_rows([tokens[r[2]][0] for r in rows], count),
+            mask_tokens=_rows([tokens[r[2]][1] for r in rows], count),
+            noise_level=level.expand(n_rows),
+            z_ref=z_ref.repeat(len(rows), 1, 1, 1) if several else z_ref.expand(len(rows), -1, -1, -1),
+            static=torch.tensor(
+                [r[1] == "refs" and model.config.use_mask for r in rows for _ in range(count)]
+            ),
         )
 
         # 6. Denoise the frame from pure noise (set_timesteps also resets a multistep solver's history):
         #    eps_hat = m * eps_static + (1 - m) * eps_dynamic (Eqs. 5-7), then the guided sum (Sec. 4).
         steps = settings.steps if has_refs else settings.first_frame_steps or settings.steps
         scheduler.set_timesteps(steps, device=device)
-        z = randn_tensor((1, 4, h, w), generator=generator, device=device, dtype=torch.float32)
+        z = torch.cat(
+            [randn_tensor((1, 4, h, w), generator=g, device=device, dtype=torch.float32) for g in generators]
+        )
         z = z * scheduler.init_noise_sigma
         mask_cache: dict = {}
         for step, t in enumerate(scheduler.timesteps):
-            z_in = scheduler.scale_model_input(z, t).expand(len(rows), -1, -1, -1)
+            z_in = scheduler.scale_model_input(z, t)
+            z_in = z_in.repeat(len(rows), 1, 1, 1) if several else z_in.expand(len(rows), -1, -1, -1)
             reuse = settings.mask_every > 1 and step % settings.mask_every != 0
             eps = model.predict_noise(z_in, t, cond, mask_cache=mask_cache, reuse_mask=reuse)
-            state.counters["unet_rows"] += len(rows)
+            state.counters["unet_rows"] += n_rows
             if not reuse:
                 state.counters["mask_rows"] += int(cond.static.sum())  # a CPU tensor: no device sync
             parts = dict(zip(branches, eps.chunk(len(rows)), strict=True))
@@ -238,7 +263,8 @@ def render(
                 settings.guidance_ref,
                 settings.guidance_anchor,
             )
-            z = scheduler.step(eps, t, z, generator=generator).prev_sample
+            # DDIM (eta 0) and DPM-Solver++ draw no noise; a lone render hands over its generator anyway
+            z = scheduler.step(eps, t, z, generator=None if several else generators[0]).prev_sample
             if on_step is not None:
                 on_step(frame, step + 1, steps, None)
 
@@ -258,7 +284,7 @@ def render(
         state.prev = z
         if not has_anchor or (reanchor and made == 0):
             state.anchor = z
-            z_a = augment(model, z, settings.noise_level, generator).to(model.dtype)
+            z_a = augmented(z).to(model.dtype)
             tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
         state.frames_done += 1
         made += 1
@@ -267,18 +293,18 @@ def render(
         #    background decoder, frame i is decoded while frame i+1 is denoised, and handed over after it.
         if locked is not None:  # already decoded by the colour lock
             if pending is not None:
-                yield pending.result()[0]
+                yield frames_of(pending.result())
                 pending = None
-            yield locked[0]
+            yield frames_of(locked)
             continue
         if decoder is None:
-            yield model.decode_latents(z)[0]
+            yield frames_of(model.decode_latents(z))
             continue
         if pending is not None:
-            yield pending.result()[0]
+            yield frames_of(pending.result())
         pending = decoder.submit(_decode, model, z)
     if pending is not None:
-        yield pending.result()[0]
+        yield frames_of(pending.result())
     if decoder is not None:
         decoder.shutdown()
 
