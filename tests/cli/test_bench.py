@@ -187,3 +187,18 @@ def test_restore_words_gives_the_encoder_back_the_direction_and_leaves_the_rest(
     again.mkdir()
     with pytest.raises(SystemExit, match="--out"):
         run_script("restore_words.py", ["--model", "default", "--out", str(again)], monkeypatch)
+
+
+def test_vae_roundtrip_reports_a_larger_error_off_the_palette(tmp_path, monkeypatch):
+    """The default model's VAE learned the palette: off-palette colours come back further from the
+    picture than palette colours do (the measure behind issue 26's frame-0 target)."""
+    from artv_cli.engine.data.synth import SynthSettings, synth_dataset
+
+    world = {"max_objects": 1, "cameras": ("static",), "patterns": ("plain",), "frames": 4}
+    errors = {}
+    for jitter in (0, 40):
+        test = synth_dataset(tmp_path / f"j{jitter}", SynthSettings(videos=3, seed=4, jitter=jitter, **world))
+        out = tmp_path / f"j{jitter}.json"
+        run_script("vae_roundtrip.py", ["--test", str(test), "--videos", "3", "--out", str(out)], monkeypatch)
+        errors[jitter] = json.loads(out.read_text())["models"]["default"]["mae"]
+    assert 0 < errors[0] < errors[40]

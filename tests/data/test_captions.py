@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 from typer.testing import CliRunner
 
 from artv_cli.app import app
@@ -51,3 +52,44 @@ def test_synth_cli_writes_varied_captions_and_refuses_unknown_styles(tmp_path):
     assert result.exit_code == 0, result.output
     bad = CliRunner().invoke(app, ["data", "synth", str(tmp_path / "x"), "--captions", "poetic"])
     assert bad.exit_code == 2 and "--captions" in bad.output
+
+
+def test_jitter_draws_off_the_palette_and_records_it_and_zero_changes_nothing(tmp_path):
+    from artv_cli.engine.data.synth import draw_frame
+    from artv_cli.engine.data.world import BACKGROUND_TONES, COLOURS
+
+    plain, _ = videos("train", "grammar", n=12)
+    base = [ground_truth(design_video(i, plain), plain) for i in range(12)]
+    jittered_settings = SynthSettings(videos=12, seed=3, jitter=30, **WORLD)
+    jittered = [ground_truth(design_video(i, jittered_settings), jittered_settings) for i in range(12)]
+    for a, b in zip(base, jittered, strict=True):
+        assert a.caption == b.caption and a.objects[0].positions == b.objects[0].positions
+        assert a.objects[0].drawn == COLOURS[a.objects[0].colour]  # jitter 0: the palette itself
+        offset = np.abs(np.array(b.objects[0].drawn) - COLOURS[b.objects[0].colour])
+        assert offset.max() <= 30
+        assert np.abs(np.array(b.drawn_tones[0]) - BACKGROUND_TONES[b.tones[0]]).max() <= 30
+    assert len({v.objects[0].drawn for v in jittered}) == 12  # off the palette, each its own
+    # the drawn colour is the colour in the frame (corner = background, centre of the object = its colour)
+    video = jittered[0]
+    frame = draw_frame(video, 0, jittered_settings)
+    x, y = (int(round(c)) for c in video.objects[0].positions[0])
+    if 0 <= x < 64 and 0 <= y < 64:
+        assert np.abs(frame[y, x].astype(int) - video.objects[0].drawn).max() <= 1
+
+
+def test_unnamed_captions_leave_out_the_look_but_keep_the_motion():
+    named = SynthSettings(videos=40, seed=3, **WORLD)
+    unnamed = SynthSettings(videos=40, seed=3, unnamed=1.0, **WORLD)
+    left_out = {"colour": 0, "shape": 0, "both": 0}
+    for i in range(40):
+        a, b = design_video(i, named), design_video(i, unnamed)
+        obj = a.objects[0]
+        assert f" {obj.direction} " in f" {b.caption} " and f" {obj.speed}" in b.caption  # motion stays
+        has_colour, has_shape = f"{obj.colour} " in b.caption, f" {obj.shape} " in f" {b.caption}"
+        assert not (has_colour and has_shape), b.caption
+        left_out["both" if not (has_colour or has_shape) else "colour" if has_shape else "shape"] += 1
+    assert all(left_out.values()), left_out  # every kind is drawn
+    bad = CliRunner().invoke(app, ["data", "synth", "x", "--unnamed", "2"])
+    assert bad.exit_code == 2 and "--unnamed" in bad.output
+    bad = CliRunner().invoke(app, ["data", "synth", "x", "--jitter", "100"])
+    assert bad.exit_code == 2 and "--jitter" in bad.output
