@@ -8,10 +8,7 @@ from typing import Annotated
 
 import typer
 
-
-class SchedulerName(str, Enum):
-    ddim = "ddim"
-    dpmpp = "dpm++"
+from artv_cli.engine.sampling.settings import FLAGS, SETTINGS
 
 
 class DtypeName(str, Enum):
@@ -37,15 +34,6 @@ Size = Annotated[
 NegativePrompt = Annotated[
     str, typer.Option(help="What to steer away from (replaces the empty prompt of the text guidance).")
 ]
-Steps = Annotated[
-    int | None, typer.Option(help="Denoising steps per frame. (default: 25, or 12 with --fast)")
-]
-Scheduler = Annotated[
-    SchedulerName | None,
-    typer.Option(
-        help="Sampler: DDIM, or DPM-Solver++ (good at fewer steps). (default: ddim; dpm++ with --fast)"
-    ),
-]
 Fast = Annotated[
     bool,
     typer.Option(
@@ -57,36 +45,7 @@ Fast = Annotated[
 Compile = Annotated[
     bool, typer.Option("--compile", help="torch.compile the UNets: faster frames after a slow first one.")
 ]
-MaskEvery = Annotated[
-    int | None,
-    typer.Option(
-        help="Run the mask network every k-th step and reuse its mask (faster, approximate). "
-        "(default: 1, or the model's --fast preset's)"
-    ),
-]
 Seed = Annotated[int | None, typer.Option(help="Seed; the same seed gives the same video. (default: random)")]
-GuidanceText = Annotated[
-    float | None, typer.Option(help="Text guidance weight w_txt; 0 skips the branch. (default: model's, 6.5)")
-]
-GuidanceRef = Annotated[
-    float | None, typer.Option(help="Reference guidance weight w_ref; 0 skips the branch. (default: 0.25)")
-]
-GuidanceAnchor = Annotated[
-    float | None, typer.Option(help="Anchor guidance weight w_anc; 0 skips the branch. (default: 0.25)")
-]
-NoiseLevel = Annotated[
-    int | None,
-    typer.Option(
-        help="Noise step t_test added to references and anchor (0 = clean). (default: model's, 200)"
-    ),
-]
-ColourLock = Annotated[
-    float | None,
-    typer.Option(
-        help="Pull each frame's median colour this far (0-1) towards the anchor's, against background drift;"
-        " 0 = off. (default: the model's recommendation, else 0)"
-    ),
-]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 Dtype = Annotated[DtypeName, typer.Option(help="Weights' precision; auto = fp32 on CPU, bf16/fp16 on GPU.")]
 Out = Annotated[
@@ -99,3 +58,57 @@ Quality = Annotated[float, typer.Option(help="Video quality from 1 to 10 (H.264 
 FramesDir = Annotated[Path | None, typer.Option(help="Also write every frame as PNG into this folder.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout instead of the path.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")]
+
+
+def _default_text(name: str) -> str:
+    setting = SETTINGS[name]
+    text = f"{setting.default:g}" if isinstance(setting.default, float) else str(setting.default)
+    if setting.model_key:
+        text = f"the model's recommendation, else {text}"
+    if setting.fast:
+        text += "; with --fast, the model's speed preset"
+    return f"(default: {text})"
+
+
+def _choice(name: str) -> type:
+    """A closed choice as an Enum (typer lists its values in --help)."""
+    choices = SETTINGS[name].choices
+    return Enum(f"{name.title().replace('_', '')}Choice", {c.replace("+", "p"): c for c in choices}, type=str)
+
+
+SETTING_OPTIONS = {
+    name: Annotated[
+        (_choice(name) if SETTINGS[name].choices else SETTINGS[name].kind) | None,
+        typer.Option(SETTINGS[name].option, help=f"{SETTINGS[name].help} {_default_text(name)}"),
+    ]
+    for name in FLAGS
+}
+"""An option per render setting of engine/sampling/settings.py."""
+
+
+def render_settings(command):
+    """Give a command an option per render setting (the table in engine/sampling/settings.py); they
+    reach it as keyword arguments, choices as their values, None where not given."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(command, eval_str=True)  # the command's own options, resolved
+    own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    added = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SETTING_OPTIONS[name]
+        )
+        for name in FLAGS
+        if name not in signature.parameters
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        for name in FLAGS:
+            if isinstance(kwargs.get(name), Enum):
+                kwargs[name] = kwargs[name].value
+        return command(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=own + added)
+    wrapper.__annotations__ = {**command.__annotations__, **{p.name: p.annotation for p in added}}
+    return wrapper

@@ -19,6 +19,16 @@ fits what the lent machine returns), then rebuilding the model folder here:
     python bench/gpu_recipe.py --carry CARRY --continue-from artv_cli/models/world64 --fp16-weights \
         --first-step-share 0.5 --motion-weight 4 --artv-lr 2e-4 --budget 430 --out OUT
     python bench/gpu_recipe.py --unpack artv_cli/models/world64 OUT/artv-fp16.safetensors NEW_MODEL
+
+The third generation's run (docs/research/third-generation.md): the VAE refitted on the world first, a
+random text encoder kept frozen, and two ART-V settings trained side by side from the same base:
+
+    python bench/gpu_recipe.py --carry CARRY --budget 420 --vae-seconds 55 --frozen-text \
+        --variants '[{"first_step_share": 0.5}, {"first_step_share": 0.5, "motion_weight": 4}]'
+    python bench/gpu_recipe.py --frozen-text --unpack artv_cli/models/world64 OUT/artv0-fp16.safetensors m0
+
+`--unpack` also takes a training checkpoint's `model.safetensors` (its raw weights, not the EMA), to
+score a run that is still going: `--unpack m0 long/checkpoints/step-00000600/model.safetensors ck600`.
 """
 
 import argparse
@@ -76,6 +86,7 @@ ap.add_argument(
     help="JSON list of ART-V settings to train side by side from the same base at equal samples, each "
     'sent back in fp16 (e.g. \'[{"first_step_share": 0.5}, {"first_step_share": 0.5, "motion_weight": 4}]\')',
 )
+ap.add_argument("--ema", action="store_true", help="--unpack a checkpoint's EMA weights, not its raw ones")
 ap.add_argument("--pack", nargs=2, type=Path, metavar=("DATA", "NPZ"), help="decode DATA's videos into NPZ")
 args = ap.parse_args()
 if args.unpack:
@@ -84,7 +95,21 @@ if args.unpack:
     model, weights, dest = args.unpack
     shutil.copytree(model, dest)
     parts = {}
-    for key, tensor in load_file(weights).items():
+    loaded = load_file(weights)
+    ema_file = weights.parent / "custom_checkpoint_1.pkl"
+    if args.ema and ema_file.is_file():  # a training checkpoint's EMA weights, in the parameters' order
+        import torch
+
+        from artv_cli.engine.model.artv import ARTVModel
+
+        shadow = torch.load(ema_file, map_location="cpu", weights_only=False)["shadow_params"]
+        base = ARTVModel.load(model)
+        names = [f"{part}.{name}" for part in ("unet", "mask_unet", "cond", "mask_cond")
+                 for name, _ in getattr(base, part).named_parameters()]  # fmt: skip
+        assert len(names) == len(shadow) and set(names) <= set(loaded), (len(names), len(shadow))
+        loaded |= dict(zip(names, shadow, strict=True))
+        print("EMA weights of", ema_file)
+    for key, tensor in loaded.items():
         name, _, rest = key.partition(".")
         parts.setdefault(name, {})[rest] = tensor.float().contiguous()
     for name, tensors in parts.items():
@@ -102,7 +127,7 @@ if args.unpack:
         ARTVModel.random("world64", seed=0).text_encoder.save_pretrained(dest / "text_encoder")
         parts["text_encoder"] = None
     meta = weights.with_name(weights.name.replace("-fp16.safetensors", "-meta.tar"))
-    if meta.is_file():
+    if meta != weights and meta.is_file():
         with tarfile.open(meta) as tar:
             for member in tar.getmembers():
                 if member.name.startswith("artv/model/"):

@@ -38,6 +38,7 @@ from artv_cli.engine.evaluation.drift import DriftTracker
 from artv_cli.engine.evaluation.worldscore import WorldScorer, parse_prompt, summarise
 from artv_cli.engine.hub.registry import load_model, resolve_model
 from artv_cli.engine.sampling.loop import SampleSettings, render
+from artv_cli.engine.sampling.settings import SETTINGS, resolve
 
 COLUMNS = ("colour", "shape", "direction", "speed", "background")
 
@@ -70,21 +71,13 @@ def score(prompt: str, frames, clip_frames: int | None = None) -> dict:
 
 
 def settings_for(model, args, frames: int, seed: int) -> SampleSettings:
+    """The sampler of a scored run: the script's flags, else the model folder's recommendation, else the
+    built-in default (the one resolver of engine/sampling/settings.py, as every command)."""
     method = model.config
+    given = {name: getattr(args, name, None) for name in SETTINGS}
+    values, _ = resolve(given, method)
     return SampleSettings(
-        frames=frames,
-        width=method.native_size,
-        height=method.native_size,
-        steps=args.steps or method.steps or 25,
-        scheduler=args.scheduler or method.scheduler or "ddim",
-        guidance_text=method.guidance_text if args.guidance_text is None else args.guidance_text,
-        guidance_ref=method.guidance_ref if args.guidance_ref is None else args.guidance_ref,
-        guidance_anchor=method.guidance_anchor if args.guidance_anchor is None else args.guidance_anchor,
-        noise_level=method.t_test,
-        seed=seed,
-        colour_lock=method.colour_lock if getattr(args, "colour_lock", None) is None else args.colour_lock,
-        mask_every=getattr(args, "mask_every", None) or 1,
-        first_frame_steps=getattr(args, "first_frame_steps", None),
+        frames=frames, width=method.native_size, height=method.native_size, seed=seed, **values
     )
 
 

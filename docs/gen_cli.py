@@ -69,7 +69,7 @@ CONVENTIONS = """## Conventions
 | negative frames | `--frames must be at least 1` |
 | zero steps | `--steps must be at least 1` |
 | quality | `--quality must be between 1 and 10` |
-| noise level | `--noise-level must be a step from 0 to 999` |
+| noise level | `--noise-level must be from 0 to 999` |
 | unwritable out | `cannot write to FOLDER` |
 | not mp4 | `the video is written as MP4`: give a name ending in .mp4 |
 | unknown model | `unknown model 'sd99'` |

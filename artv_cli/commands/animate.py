@@ -11,6 +11,7 @@ from artv_cli import options as o
 from artv_cli.commands.render_common import request_from_cli, run_render
 
 
+@o.render_settings
 def animate(
     image: Annotated[Path, typer.Argument(help="Frame 0: a PNG, JPEG or WebP image.", show_default=False)],
     prompt: Annotated[str, typer.Argument(help="What happens in the video.", show_default=False)],
@@ -19,17 +20,9 @@ def animate(
     frames: o.Frames = 16,
     fps: o.Fps = 8.0,
     size: o.Size = None,
-    steps: o.Steps = None,
-    scheduler: o.Scheduler = None,
     fast: o.Fast = False,
-    mask_every: o.MaskEvery = None,
     compile: o.Compile = False,
     seed: o.Seed = None,
-    guidance_text: o.GuidanceText = None,
-    guidance_ref: o.GuidanceRef = None,
-    guidance_anchor: o.GuidanceAnchor = None,
-    noise_level: o.NoiseLevel = None,
-    colour_lock: o.ColourLock = None,
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
     out: o.Out = None,
@@ -37,6 +30,7 @@ def animate(
     quality: o.Quality = 8.0,
     frames_dir: o.FramesDir = None,
     json: o.Json = False,
+    **settings,
 ) -> None:
     """Animate an image: it becomes frame 0 and the anchor; every next frame follows the prompt.
 

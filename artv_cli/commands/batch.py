@@ -16,6 +16,7 @@ from artv_cli.console import PlainProgress, err, raise_if_terminated
 from artv_cli.errors import ArtvError
 
 
+@o.render_settings
 def batch(
     ctx: typer.Context,
     out: Annotated[
@@ -28,9 +29,8 @@ def batch(
         Path | None,
         typer.Argument(
             help="A .txt file (one prompt a line), or .csv / .jsonl rows with a prompt and, per video, "
-            "image (animate; relative to the file), frames, seed, negative_prompt, size, steps, scheduler, "
-            "fast, guidance_text, guidance_ref, guidance_anchor, noise_level, colour_lock, fps, mask_every, "
-            "quality.",
+            "image (animate; relative to the file), frames, seed, negative_prompt, size, fast, fps, quality "
+            "and every render setting below (steps, scheduler, ...; the options' names with underscores).",
             show_default=False,
         ),
     ] = None,
@@ -56,25 +56,18 @@ def batch(
     frames: o.Frames = 16,
     fps: o.Fps = 8.0,
     size: o.Size = None,
-    steps: o.Steps = None,
-    scheduler: o.Scheduler = None,
     fast: o.Fast = False,
-    mask_every: o.MaskEvery = None,
     compile: o.Compile = False,
     seed: Annotated[
         int, typer.Option(help="Base seed: a row without its own seed gets base + its row number (from 0).")
     ] = 0,
-    guidance_text: o.GuidanceText = None,
-    guidance_ref: o.GuidanceRef = None,
-    guidance_anchor: o.GuidanceAnchor = None,
-    noise_level: o.NoiseLevel = None,
-    colour_lock: o.ColourLock = None,
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
     quality: o.Quality = 8.0,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a summary as JSON on stdout instead of the manifest's path.")
     ] = False,
+    **settings,
 ) -> None:
     """Render every row of a prompts file into a folder: one model load, rows shared over processes.
 
@@ -97,13 +90,9 @@ def batch(
     from artv_cli.commands.render_common import request_from_cli
     from artv_cli.engine.sampling import batch as engine
 
-    values = dict(locals())
-    for key in ("ctx", "prompts", "protocol", "resume", "json_out", "batch_size"):
-        values.pop(key)
-    for key in ("engine", "replace", "request_from_cli"):
-        values.pop(key)
-    values.update(prompt="", out=None, seed=None)
-    defaults = request_from_cli(values)
+    shared = dict(negative_prompt=negative_prompt, model=model, frames=frames, fps=fps, size=size, fast=fast)
+    shared |= dict(compile=compile, device=device, dtype=dtype, quality=quality, settings=settings)
+    defaults = request_from_cli(shared | dict(prompt="", out=None, seed=None))
 
     # 1. Every check that needs no model, in every process (each must know the rows), before any work.
     if batch_size < 1:

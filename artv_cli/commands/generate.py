@@ -10,6 +10,7 @@ from artv_cli import options as o
 from artv_cli.commands.render_common import request_from_cli, run_render
 
 
+@o.render_settings
 def generate(
     prompt: Annotated[str, typer.Argument(help="What the video shows and how it moves.", show_default=False)],
     negative_prompt: o.NegativePrompt = "",
@@ -17,17 +18,9 @@ def generate(
     frames: o.Frames = 16,
     fps: o.Fps = 8.0,
     size: o.Size = None,
-    steps: o.Steps = None,
-    scheduler: o.Scheduler = None,
     fast: o.Fast = False,
-    mask_every: o.MaskEvery = None,
     compile: o.Compile = False,
     seed: o.Seed = None,
-    guidance_text: o.GuidanceText = None,
-    guidance_ref: o.GuidanceRef = None,
-    guidance_anchor: o.GuidanceAnchor = None,
-    noise_level: o.NoiseLevel = None,
-    colour_lock: o.ColourLock = None,
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
     out: o.Out = None,
@@ -35,6 +28,7 @@ def generate(
     quality: o.Quality = 8.0,
     frames_dir: o.FramesDir = None,
     json: o.Json = False,
+    **settings,
 ) -> None:
     """Generate a video from text alone: frame 0 from blank references, then frame after frame.
 

@@ -18,6 +18,7 @@ def request_from_cli(values: dict):
 
     values = {key: value.value if isinstance(value, Enum) else value for key, value in values.items()}
     values.pop("json", None)
+    values |= values.pop("settings", {})  # the render settings' options (options.render_settings)
     return RenderRequest(**values)
 
 

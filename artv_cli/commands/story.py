@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -13,11 +12,13 @@ import typer
 
 from artv_cli import options as o
 from artv_cli.console import command_line, err, interrupted_status, raise_if_terminated
+from artv_cli.versions import version, versions
 
 # Seconds per denoising step of one frame, measured (2-core CPU, fp32, tiny preset at 64x64, 3 branches).
 MEASURED_STEP_SECONDS = {"tiny": 0.016}
 
 
+@o.render_settings
 def story(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The storyboard (.yaml).", show_default=False)],
@@ -35,20 +36,12 @@ def story(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the first segment. (default: the storyboard's)")
     ] = None,
-    steps: Annotated[
-        int | None,
-        typer.Option(help="Denoising steps of every segment. (default: the storyboard's, or the model's)"),
-    ] = None,
-    scheduler: o.Scheduler = None,
     fast: o.Fast = False,
-    guidance_text: o.GuidanceText = None,
-    guidance_ref: o.GuidanceRef = None,
-    guidance_anchor: o.GuidanceAnchor = None,
-    colour_lock: o.ColourLock = None,
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
     force: o.Force = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    **settings,
 ) -> None:
     """Render a storyboard: segments of prompts chained into one long video (paper Sec. 4.1).
 
@@ -70,36 +63,29 @@ def story(
     from artv_cli.engine.sampling.overrides import apply_overrides, yaml_keys
     from artv_cli.engine.sampling.recommended import fast_preset, model_config
     from artv_cli.engine.sampling.request import check_out, check_size, parse_size
+    from artv_cli.engine.sampling.settings import FLAGS, SETTINGS, resolve
     from artv_cli.engine.sampling.story import work_dir
     from artv_cli.engine.sampling.storyboard import load_storyboard, plan_segments, resolved
     from artv_cli.errors import ArtvError
 
     # 1. Everything that needs no model: the file, the overrides, the model name, the size, the output.
     board = load_storyboard(file)
-    if steps is not None and steps < 1:
-        raise ArtvError(f"--steps must be at least 1 (got {steps})", "use --steps 8, for example")
-    given = dict(
-        model=model, size=size, seed=seed, steps=steps, scheduler=scheduler.value if scheduler else None
-    )
-    if colour_lock is not None and not 0 <= colour_lock <= 1:
-        raise ArtvError(
-            f"--colour-lock must be from 0 to 1 (got {colour_lock:g})", "use --colour-lock 1, or 0 for off"
-        )
-    given |= dict(guidance_text=guidance_text, guidance_ref=guidance_ref, guidance_anchor=guidance_anchor)
-    given["colour_lock"] = colour_lock
+    given = dict(model=model, size=size, seed=seed) | {name: settings.get(name) for name in FLAGS}
+    for name in FLAGS:
+        SETTINGS[name].check(given[name])
     preset, speed = {}, {}
     if fast:  # the speed preset (the model's own, else DPM-Solver++ 12) fills what the command line left open
         preset = fast_preset(model_config(resolve_model(given["model"] or board.model or DEFAULT_MODEL)))
-        speed = {k: v for k, v in preset.items() if k in ("mask_every", "first_frame_steps")}
-        preset = {k: v for k, v in preset.items() if k in given and given[k] is None}
+        speed = {k: v for k, v in preset.items() if k not in FLAGS}  # a storyboard has no key for these
+        preset = {k: v for k, v in preset.items() if k in FLAGS and given[k] is None}
         given |= preset
     sources = apply_overrides(board, given, yaml_keys(file))
     sources |= {name: "fast" for name in preset}
     ref = resolve_model(board.model or DEFAULT_MODEL)
-    recommended = model_config(ref)
-    for name in ("steps", "scheduler"):  # neither command line nor storyboard: the model's recommendation
-        if sources[name] == "model default" and recommended is not None and getattr(recommended, name):
-            setattr(board, name, getattr(recommended, name))
+    values, _ = resolve({}, model_config(ref))
+    for name in ("steps", "scheduler"):  # neither command line nor storyboard: the model's, else built-in
+        if getattr(board, name) is None:
+            setattr(board, name, values[name])
     if board.size is not None:
         size = parse_size(str(board.size))
         check_size(*size, ref.size_multiple, ref.name)
@@ -113,7 +99,7 @@ def story(
         resume = False
     check_out(target, force or partial)
     record = {
-        "artv_version": _version("artv"),
+        "artv_version": version("artv"),
         "command": "story",
         "storyboard_file": str(file),
         "storyboard": resolved(board, planned, size, ref.name),
@@ -147,9 +133,7 @@ def story(
         f"{len(planned)} segments, {total_frames} frames"
     )
     model = load_model(ref, torch_device, torch_dtype)
-    record["versions"] = {name: _version(name) for name in ("torch", "diffusers", "transformers")} | {
-        "python": platform.python_version()
-    }
+    record["versions"] = versions()
     record["argv"] = sys.argv[1:]
     record["device"] = str(torch_device)
     record["model_config"] = model.config.__dict__
@@ -268,12 +252,3 @@ def _plan_text(planned, board, size, ref, target) -> str:
     )
     lines.append(f"output: {target}")
     return "\n".join(lines)
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None

@@ -207,7 +207,10 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
         ),
         "zero steps": (["generate", "x", "--steps", 0, "-o", out], "--steps must be at least 1"),
         "quality": (["generate", "x", "--quality", 11, "-o", out], "--quality must be between 1 and 10"),
-        "noise level": (["generate", "x", "--noise-level", 1000, "-o", out], "--noise-level must be a step"),
+        "noise level": (
+            ["generate", "x", "--noise-level", 1000, "-o", out],
+            "--noise-level must be from 0 to 999",
+        ),
         "unwritable out": (["generate", "x", "-o", tmp / "a_file" / "v.mp4"], "cannot write to"),
         "not mp4": (["generate", "x", "-o", tmp / "v.avi"], "give a name ending in .mp4"),
         "unknown model": (["generate", "x", "--model", "sd99", "-o", out], "unknown model 'sd99'"),

@@ -1,5 +1,6 @@
 """The project's own promises: help examples work, docs are current, lint is clean, CI runs the tests."""
 
+import json
 import runpy
 import shlex
 import shutil
@@ -144,10 +145,35 @@ def test_user_docs_link_nothing_outside_the_repository():
     path of a development machine."""
     import re
 
-    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
         text = doc.read_text()
         assert "../shared" not in text and "METHOD.md" not in text, doc.name
+        assert not re.search(r"~/artv-runs|/root/|/work/", text), doc.name  # no development machine's paths
+        if doc.parent.name != "research":  # user pages speak of the tool, not of how it was made
+            assert not re.search(r"\b(issue|session)s?\b", text, flags=re.I), doc.name
         for target in re.findall(r"\]\(([^)#]+)", text):
             if "://" in target:
                 continue
             assert (doc.parent / target).resolve().is_relative_to(ROOT), (doc.name, target)
+            assert (doc.parent / target).exists(), (doc.name, target)
+
+
+def test_readme_numbers_about_the_default_model_come_from_its_results_file():
+    """The README's can / cannot-yet table is the one bench/results.py makes from the results file, and
+    the results file holds what the measurement reports say."""
+    results_script = runpy.run_path(str(ROOT / "bench" / "results.py"))
+    stored = json.loads((ROOT / "docs" / "bench" / "default-model-results.json").read_text())
+    fresh = results_script["collect"]()
+    assert stored == fresh, "run: python bench/results.py --write"
+    assert results_script["readme_table"](stored) in (ROOT / "README.md").read_text()
+    scores = (ROOT / "docs" / "default-model.md").read_text()
+    for name, key in (
+        ("animate (grammar)", "animate`, grammar's wording"),
+        ("generate (people)", "generate`, people's phrasing"),
+    ):
+        row = next(line for line in scores.splitlines() if key in line)
+        expected = [
+            round(100 * stored["scores"]["rows"][name][k])
+            for k in ("colour_accuracy", "shape_accuracy", "direction_accuracy")
+        ]
+        assert [int(cell.strip(" %")) for cell in row.split("|")[2:5]] == expected, row

@@ -203,3 +203,34 @@ def parse_free(prompt: str) -> FreeObject | None:
         speed=speeds[0] if speeds else None,
         background=tones[0] if tones else None,
     )
+
+
+UNNAMED_FORMS = {
+    "colour": ("{shape}",),
+    "shape": ("{colour} object", "{colour} shape", "{colour} thing"),
+    "both": ("object", "shape", "thing"),
+}
+"""What is left of "a red circle" when its colour, its shape or both go unnamed."""
+
+
+def leave_out_look(rng: np.random.Generator, caption: str, colour_word: str) -> str:
+    """The caption with its object's colour, its shape or both left out ("the ball", "a red object", "it
+    moves up"): the word after the colour is the shape's; a caption without the colour stays as it is."""
+    words = caption.split(" ")
+    colour = next((i for i, w in enumerate(words) if w.strip(",.!").lower() == colour_word), None)
+    if colour is None or colour + 1 >= len(words):
+        return caption
+    noun = words[colour + 1]
+    kind = str(rng.choice(list(UNNAMED_FORMS)))
+    if kind == "both" and rng.random() < 0.4:  # "it moves right": the article goes too
+        article = colour - 1 if colour > 0 and words[colour - 1].lower() in ("a", "an", "the") else colour
+        tail = noun[len(noun.rstrip(",.!")) :]
+        return " ".join(words[:article] + ["it" + tail] + words[colour + 2 :])
+    form = str(rng.choice(UNNAMED_FORMS[kind]))
+    tail = noun[len(noun.rstrip(",.!")) :]
+    subject = form.format(colour=words[colour], shape=noun.rstrip(",.!")) + tail
+    out = words[:colour] + subject.split(" ") + words[colour + 2 :]
+    if colour > 0 and out[colour - 1].lower() in ("a", "an"):  # "an object", "a red thing"
+        article = "an" if out[colour][0].lower() in "aeiou" else "a"
+        out[colour - 1] = article.upper() if out[colour - 1].isupper() else article
+    return " ".join(out)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artv_cli.engine.data.captions import draw_phrasing, phrase
+from artv_cli.engine.data.captions import draw_phrasing, leave_out_look, phrase
 from artv_cli.engine.data.video import VideoWriter
 from artv_cli.engine.data.world import (  # noqa: F401 (re-exported: the world's words live there)
     BACKGROUND_TONES,
@@ -182,37 +182,12 @@ def _off_palette(rgb, rng: np.random.Generator, jitter: int) -> tuple[int, int, 
     return tuple(int(v) for v in np.clip(np.array(rgb) + offset, 0, 255))
 
 
-UNNAMED_FORMS = {
-    "colour": ("{shape}",),
-    "shape": ("{colour} object", "{colour} shape", "{colour} thing"),
-    "both": ("object", "shape", "thing"),
-}
-"""What is left of "a red circle" when its colour, its shape or both go unnamed."""
-
-
 def _unnamed(index: int, settings: SynthSettings, obj: SynthObject, caption: str) -> str:
     """The caption with the object's colour, shape or both left out (a share `settings.unnamed`)."""
     rng = np.random.default_rng([settings.seed, index, 3])
     if rng.random() >= settings.unnamed:
         return caption
-    words = caption.split(" ")
-    colour = next((i for i, w in enumerate(words) if w.strip(",.!").lower() == obj.colour), None)
-    if colour is None or colour + 1 >= len(words):
-        return caption
-    noun = words[colour + 1]
-    kind = str(rng.choice(list(UNNAMED_FORMS)))
-    if kind == "both" and rng.random() < 0.4:  # "it moves right": the article goes too
-        article = colour - 1 if colour > 0 and words[colour - 1].lower() in ("a", "an", "the") else colour
-        tail = noun[len(noun.rstrip(",.!")) :]
-        return " ".join(words[:article] + ["it" + tail] + words[colour + 2 :])
-    form = str(rng.choice(UNNAMED_FORMS[kind]))
-    tail = noun[len(noun.rstrip(",.!")) :]
-    subject = form.format(colour=words[colour], shape=noun.rstrip(",.!")) + tail
-    out = words[:colour] + subject.split(" ") + words[colour + 2 :]
-    if colour > 0 and out[colour - 1].lower() in ("a", "an"):  # "an object", "a red thing"
-        article = "an" if out[colour][0].lower() in "aeiou" else "a"
-        out[colour - 1] = article.upper() if out[colour - 1].isupper() else article
-    return " ".join(out)
+    return leave_out_look(rng, caption, obj.colour)
 
 
 GRAMMAR_SHARE = 0.3

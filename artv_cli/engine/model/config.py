@@ -11,16 +11,6 @@ from pathlib import Path
 from artv_cli.errors import ArtvError
 
 CONFIG_NAME = "artv_config.json"
-FAST_KEYS = (
-    "steps",
-    "scheduler",
-    "guidance_text",
-    "guidance_ref",
-    "guidance_anchor",
-    "mask_every",
-    "first_frame_steps",
-)
-"""What a model's `fast` preset may set."""
 
 
 @dataclass
@@ -77,7 +67,8 @@ class ARTVConfig:
     """Recommended colour lock, 0-1 (the sampler's; 0 = off; used when the user gives none)."""
     fast: dict = field(default_factory=dict)
     """The model's measured speed preset, what `--fast` uses where the user gives no value: any of
-    FAST_KEYS (empty: DPM-Solver++ at 12 steps, the model's guidance)."""
+    the render settings marked `fast` in engine/sampling/settings.py, checked when a render reads it
+    (empty: DPM-Solver++ at 12 steps, the model's guidance)."""
     preset: str = "custom"
     """The preset the architecture came from, for the record."""
     extra: dict = field(default_factory=dict)
@@ -118,12 +109,6 @@ class ARTVConfig:
             )
         for key in ("mask_block_out_channels", "mask_attention_heads"):
             data[key] = tuple(data[key])
-        odd = sorted(set(data.get("fast", {})) - set(FAST_KEYS))
-        if odd:
-            raise ArtvError(
-                f'{Path(folder) / CONFIG_NAME}: unknown key(s) {", ".join(odd)} in "fast"',
-                f"a speed preset may set only {', '.join(FAST_KEYS)}: remove the others",
-            )
         return cls(**data)
 
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from artv_cli.engine.sampling.request import RenderRequest
+from artv_cli.engine.sampling.settings import FLAGS, SETTINGS
 from artv_cli.errors import ArtvError
 
 FORMATS = (".txt", ".csv", ".jsonl")
@@ -32,18 +33,11 @@ ROW_KEYS = {
     "seed": int,
     "fps": float,
     "size": str,
-    "steps": int,
-    "scheduler": str,
     "fast": bool,
-    "mask_every": int,
-    "guidance_text": float,
-    "guidance_ref": float,
-    "guidance_anchor": float,
-    "noise_level": int,
-    "colour_lock": float,
     "quality": float,
-}
-"""What a row may set: the prompt, the image (animate), and any per-video generation option."""
+} | {name: SETTINGS[name].kind for name in FLAGS}
+"""What a row may set: the prompt, the image (animate), and any per-video generation option (every
+render setting of engine/sampling/settings.py)."""
 SHARED_ONLY = ("model", "device", "dtype", "compile")
 """Options of the whole batch (one model per process), not of a row."""
 MAX_REPORTED = 20
@@ -186,8 +180,10 @@ def _row(path: Path, line: int, raw: dict, index: int, defaults: RenderRequest, 
         raise ValueError("the prompt is empty")
     if "image" in values and not values["image"].is_absolute():
         values["image"] = path.parent / values["image"]  # relative to the prompts file, not the shell
-    if values.get("scheduler") not in (None, "ddim", "dpm++"):
-        raise ValueError(f"scheduler must be ddim or dpm++, not {values['scheduler']!r}")
+    for name in FLAGS:
+        problem = SETTINGS[name].problem(values.get(name))
+        if problem is not None:
+            raise ValueError(f"{name} {problem}")
     values.setdefault("seed", base_seed + index)
     request = replace(defaults, **values)
     check_numbers(request)

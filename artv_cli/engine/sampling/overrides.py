@@ -6,19 +6,10 @@ from pathlib import Path
 
 import yaml
 
+from artv_cli.engine.sampling.settings import FLAGS
 from artv_cli.engine.sampling.storyboard import Storyboard
 
-OVERRIDABLE = (
-    "model",
-    "size",
-    "seed",
-    "steps",
-    "scheduler",
-    "guidance_text",
-    "guidance_ref",
-    "guidance_anchor",
-    "colour_lock",
-)
+OVERRIDABLE = ("model", "size", "seed", *FLAGS)
 """Story settings the command line can set (`artv story FILE --steps 8 ...`)."""
 
 

@@ -7,43 +7,20 @@ from __future__ import annotations
 
 import re
 
-
-def sampling(request, recommended) -> tuple[int, str, str]:
-    """Steps and scheduler: the user's flags, else the model folder's recommendation (`recommended`, its
-    `model_config`; measured for that model), else the built-in default. `--fast` takes the model's speed
-    preset (its `fast`), else caps them at DPM-Solver++ 12 steps."""
-    steps = recommended.steps if recommended is not None else None
-    scheduler = recommended.scheduler if recommended is not None else None
-    source = "model" if steps is not None or scheduler is not None else "built-in"
-    if request.fast:
-        preset = fast_preset(recommended)
-        steps, scheduler, source = preset["steps"], preset["scheduler"], "fast"
-    steps, scheduler = steps or 25, scheduler or "ddim"
-    if request.steps is not None or request.scheduler is not None:
-        source = "flags"
-    return request.steps or steps, request.scheduler or scheduler, source
+from artv_cli.engine.sampling.settings import FAST_KEYS, fast_preset, resolve  # noqa: F401 (fast_preset: its old home)
 
 
-def fast_preset(recommended) -> dict:
-    """What `--fast` sets: the model's own measured preset (`fast` in its artv_config.json) over
-    DPM-Solver++ at the model's steps, at most 12."""
-    steps = recommended.steps if recommended is not None else None
-    preset = {"steps": min(steps or 12, 12), "scheduler": "dpm++"}
-    return preset | (dict(recommended.fast) if recommended is not None else {})
-
-
-def guidance_defaults(method, fast: bool) -> dict:
-    """What a render uses where the user gives no value: the model's guidance weights and Phi_mask every
-    step, or with `fast`, its speed preset's values where the preset has them."""
-    values = dict(
-        guidance_text=method.guidance_text,
-        guidance_ref=method.guidance_ref,
-        guidance_anchor=method.guidance_anchor,
-        mask_every=1,
+def sampling(request, config) -> tuple[int, str, str]:
+    """Steps and scheduler of a request (`settings.resolve`: the user's flags, else the `--fast` preset,
+    else the model folder's recommendation, else the built-in default) and where they came from:
+    `flags`, `fast`, `model` or `built-in`."""
+    values, sources = resolve({"steps": request.steps, "scheduler": request.scheduler}, config, request.fast)
+    picked = {sources["steps"], sources["scheduler"]}
+    source = next(
+        (name for key, name in (("given", "flags"), ("fast", "fast"), ("model", "model")) if key in picked),
+        "built-in",
     )
-    if fast:
-        values |= {k: v for k, v in method.fast.items() if k in values}
-    return values
+    return values["steps"], values["scheduler"], source
 
 
 def unknown_words(prompt: str, config) -> list[str]:
@@ -68,6 +45,14 @@ def model_config(ref):
     """The model folder's method settings, read without loading weights; None for random presets."""
     if ref.folder is None:
         return None
-    from artv_cli.engine.model.config import ARTVConfig
+    from artv_cli.engine.model.config import CONFIG_NAME, ARTVConfig
+    from artv_cli.errors import ArtvError
 
-    return ARTVConfig.load(ref.folder)
+    config = ARTVConfig.load(ref.folder)
+    odd = sorted(set(config.fast) - set(FAST_KEYS))
+    if odd:
+        raise ArtvError(
+            f'{ref.folder / CONFIG_NAME}: unknown key(s) {", ".join(odd)} in "fast"',
+            f"a speed preset may set only {', '.join(FAST_KEYS)}: remove the others",
+        )
+    return config

@@ -8,7 +8,6 @@ render, write the sidecar). A library user does the same from Python.
 
 from __future__ import annotations
 
-import platform
 import re
 import secrets
 import time
@@ -17,7 +16,10 @@ from pathlib import Path
 
 from artv_cli import __version__
 from artv_cli.engine.sampling.outputs import check_disk, check_out, default_out  # noqa: F401 (their old home)
+from artv_cli.engine.sampling.settings import SETTINGS, resolve, with_render_settings
 from artv_cli.errors import ArtvError
+from artv_cli.versions import version as _version  # noqa: F401 (its old home)
+from artv_cli.versions import versions
 
 MAX_PROMPT_CHARS = 2000
 """Longer prompts are refused: far past any text encoder's window, most of the text would be ignored."""
@@ -26,8 +28,11 @@ VERSIONED = ("torch", "diffusers", "transformers", "imageio-ffmpeg")
 
 
 @dataclass
+@with_render_settings
 class RenderRequest:
-    """Every setting of one render (`artv animate` and `artv generate`), with its default."""
+    """Every setting of one render (`artv animate` and `artv generate`), with its default; the render
+    settings of engine/sampling/settings.py are fields too (None: the model's recommendation, else the
+    built-in default)."""
 
     prompt: str
     """What the video shows and how it moves."""
@@ -43,29 +48,13 @@ class RenderRequest:
     """Frames per second of the file."""
     size: str | None = None
     """WIDTHxHEIGHT or N; None is the model's size (animate: the image's aspect at that area)."""
-    steps: int | None = None
-    """Denoising steps per frame; None is the model's recommendation, else 25 (12 with fast)."""
-    scheduler: str | None = None
-    """ddim or dpm++; None is the model's recommendation, else ddim (dpm++ with fast)."""
     fast: bool = False
     """Speed preset: the model's own (`fast` in its artv_config.json), else DPM-Solver++ at 12 steps;
     the user's values win."""
-    mask_every: int | None = None
-    """Run Phi_mask every k-th step; None is 1 (or the model's fast preset's)."""
     compile: bool = False
     """torch.compile the UNets."""
     seed: int | None = None
     """None draws one (and records it)."""
-    guidance_text: float | None = None
-    """None is the model's w_txt."""
-    guidance_ref: float | None = None
-    """None is the model's w_ref."""
-    guidance_anchor: float | None = None
-    """None is the model's w_anc."""
-    noise_level: int | None = None
-    """None is the model's t_test."""
-    colour_lock: float | None = None
-    """0-1: each frame's median colour pulled towards the anchor's; None is the model's (0 = off)."""
     device: str = "auto"
     """auto, cpu, cuda, cuda:N or mps."""
     dtype: str = "auto"
@@ -123,29 +112,13 @@ def check_numbers(request: RenderRequest) -> None:
             f"--frames must be at least 1 (got {request.frames})",
             "ask for 1 or more frames, such as --frames 16",
         )
-    if request.steps is not None and request.steps < 1:
-        raise ArtvError(
-            f"--steps must be at least 1 (got {request.steps})",
-            "use --steps 25 (or 10-15 with --scheduler dpm++)",
-        )
-    if request.mask_every is not None and request.mask_every < 1:
-        raise ArtvError(
-            f"--mask-every must be at least 1 (got {request.mask_every})", "use --mask-every 2, for example"
-        )
+    for setting in SETTINGS.values():
+        setting.check(getattr(request, setting.name, None))
     if request.fps <= 0:
         raise ArtvError(f"--fps must be positive (got {request.fps:g})", "use --fps 8, for example")
     if not 1 <= request.quality <= 10:
         raise ArtvError(
             f"--quality must be between 1 and 10 (got {request.quality:g})", "use --quality 8, for example"
-        )
-    if request.noise_level is not None and not 0 <= request.noise_level <= 999:
-        raise ArtvError(
-            f"--noise-level must be a step from 0 to 999 (got {request.noise_level})", "use --noise-level 200"
-        )
-    if request.colour_lock is not None and not 0 <= request.colour_lock <= 1:
-        raise ArtvError(
-            f"--colour-lock must be from 0 to 1 (got {request.colour_lock:g})",
-            "use --colour-lock 1, or 0 for off",
         )
     for name, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt)):
         if len(text) > MAX_PROMPT_CHARS:
@@ -214,11 +187,13 @@ def plan(request: RenderRequest) -> Plan:
 
     device = resolve_device(request.device)
     dtype = resolve_dtype(request.dtype, device)
-    from artv_cli.engine.sampling.recommended import fast_preset, model_config, sampling, unknown_words
+    from artv_cli.engine.sampling.recommended import model_config, sampling, unknown_words
 
     config = model_config(ref)  # the folder's artv_config.json, read once; no weights
     steps, scheduler, source = sampling(request, config)
-    first = fast_preset(config).get("first_frame_steps") if source == "fast" and pixels is None else None
+    first = None
+    if source == "fast":  # a preset's own steps for a frame made from text (none given on the command line)
+        first = resolve(given(request), config, True, text_only=pixels is None)[0]["first_frame_steps"]
     notices += unknown_words(request.prompt, config)
     return Plan(
         ref, width, height, seed, out, pixels, device, dtype, steps, scheduler, source, first, notices
@@ -302,28 +277,26 @@ def render_video(
     )
 
 
-def sample_settings(request: RenderRequest, job: Plan, method):
-    """The frame loop's settings of a planned request; `method` is the model's ARTVConfig (its defaults)."""
-    from artv_cli.engine.sampling.loop import SampleSettings
-    from artv_cli.engine.sampling.recommended import guidance_defaults
+def given(request: RenderRequest) -> dict:
+    """The render settings a request gives (None: not given)."""
+    return {name: getattr(request, name, None) for name in SETTINGS}
 
-    model = guidance_defaults(method, request.fast)  # the model's values (its fast preset's with --fast)
+
+def sample_settings(request: RenderRequest, job: Plan, method):
+    """The frame loop's settings of a planned request; `method` is the model's ARTVConfig (what it
+    recommends). Every setting resolved by `settings.resolve`; steps, sampler and a text-only frame 0's
+    steps as `plan` resolved them."""
+    from artv_cli.engine.sampling.loop import SampleSettings
+
+    values, _ = resolve(given(request), method, request.fast, text_only=job.pixels is None)
+    values |= dict(steps=job.steps, scheduler=job.scheduler, first_frame_steps=job.first_frame_steps)
     return SampleSettings(
         frames=request.frames,
         width=job.width,
         height=job.height,
-        steps=job.steps,
-        first_frame_steps=job.first_frame_steps,
-        scheduler=job.scheduler,
-        # the user's values win; None falls back to the model's own (artv_config.json)
-        guidance_text=_given(request.guidance_text, model["guidance_text"]),
-        guidance_ref=_given(request.guidance_ref, model["guidance_ref"]),
-        guidance_anchor=_given(request.guidance_anchor, model["guidance_anchor"]),
-        noise_level=_given(request.noise_level, method.t_test),
-        colour_lock=_given(request.colour_lock, method.colour_lock),
         seed=job.seed,
         negative_prompt=request.negative_prompt,
-        mask_every=_given(request.mask_every, model["mask_every"]),
+        **values,
     )
 
 
@@ -355,16 +328,9 @@ def sidecar_record(request: RenderRequest, job: Plan, settings, method, timing: 
             "first_generated_frame_seconds": _first_frame(stamps, started, job.pixels is not None),
             "compiled": request.compile,
         },
-        "versions": {
-            name: _version(name) for name in ("torch", "diffusers", "transformers", "imageio-ffmpeg")
-        }
-        | {"python": platform.python_version()},
+        "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def _given(value, default):
-    return default if value is None else value
 
 
 def _first_frame(stamps: list[float], started: float, animated: bool) -> float | None:
@@ -373,12 +339,3 @@ def _first_frame(stamps: list[float], started: float, animated: bool) -> float |
     if len(stamps) <= index:
         return None
     return round(stamps[index] - (stamps[index - 1] if index else started), 4)
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None

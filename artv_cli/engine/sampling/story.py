@@ -78,13 +78,14 @@ def render_story(
 ) -> Path:
     """Render the segments in order; after each, save the state and re-join the playable video.
 
-    `speed` holds the sampler settings a storyboard has no key for (`mask_every`, `first_frame_steps`:
-    a `--fast` preset's)."""
+    `speed` holds the sampler settings a storyboard has no key for (`first_frame_steps`, a `--fast`
+    preset's)."""
     import torch
 
     from artv_cli.engine.data.images import load_image
     from artv_cli.engine.data.video import VideoWriter, write_sidecar
     from artv_cli.engine.sampling.loop import RenderState, SampleSettings, render
+    from artv_cli.engine.sampling.settings import FLAGS, resolve
 
     work = work_dir(out)
     # a resume must continue the same story: the resolved storyboard (size and model included) must match
@@ -112,22 +113,15 @@ def render_story(
     method = model.config
     frames_dir = work / "frames"
     for segment in planned[done:]:
+        values, _ = resolve({name: getattr(segment, name) for name in FLAGS}, method)
+        values["first_frame_steps"] = (speed or {}).get("first_frame_steps")  # a --fast preset's
         settings = SampleSettings(
             frames=segment.start + segment.frames,  # render() counts frames over the whole story
             width=size[0],
             height=size[1],
-            steps=segment.steps,
-            scheduler=board.scheduler,
-            guidance_text=method.guidance_text if segment.guidance_text is None else segment.guidance_text,
-            guidance_ref=method.guidance_ref if segment.guidance_ref is None else segment.guidance_ref,
-            guidance_anchor=method.guidance_anchor
-            if segment.guidance_anchor is None
-            else segment.guidance_anchor,
-            noise_level=method.t_test if segment.noise_level is None else segment.noise_level,
-            colour_lock=method.colour_lock if segment.colour_lock is None else segment.colour_lock,
             seed=segment.seed,
             negative_prompt=segment.negative_prompt,
-            **(speed or {}),
+            **values,
         )
         image = load_image(Path(segment.image)).fitted(*size) if segment.image else None
         previous = planned[segment.index - 1].prompt if segment.index > 0 and segment.transition else None

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
+from artv_cli.engine.sampling.settings import FLAGS, SETTINGS, with_render_settings
 from artv_cli.errors import ArtvError
 
 ANCHOR_POLICIES = ("first", "segment")
-SCHEDULERS = ("ddim", "dpm++")
 
 
 @dataclass
@@ -36,8 +36,10 @@ class Output:
 
 
 @dataclass
+@with_render_settings
 class Segment:
-    """One prompt of the story and how long it lasts."""
+    """One prompt of the story and how long it lasts; every render setting (engine/sampling/settings.py)
+    is a key too, replacing the story's value for this segment."""
 
     prompt: str
     """What happens in this segment (base_prompt is put before it)."""
@@ -49,12 +51,6 @@ class Segment:
     """Replaces the story's negative prompt."""
     seed: int | None = None
     """Replaces the seed this segment would get (seed + index * seed_step)."""
-    steps: int | None = None
-    guidance_text: float | None = None
-    guidance_ref: float | None = None
-    guidance_anchor: float | None = None
-    noise_level: int | None = None
-    colour_lock: float | None = None
     image: str | None = None
     """A keyframe: the segment starts from this image instead of continuing (path relative to the file)."""
     reanchor: bool | None = None
@@ -64,8 +60,10 @@ class Segment:
 
 
 @dataclass
+@with_render_settings
 class Storyboard:
-    """A whole story: defaults for every segment, the output, and the segments."""
+    """A whole story: defaults for every segment, the output, and the segments; every render setting
+    (engine/sampling/settings.py) is a key (null: the model's recommendation, else the built-in default)."""
 
     segments: list[Segment]
     """The prompts, in order."""
@@ -83,14 +81,6 @@ class Storyboard:
     """Put before every segment's prompt (style, subject)."""
     negative_prompt: str = ""
     """What every segment steers away from."""
-    steps: int = 25
-    scheduler: str = "ddim"
-    guidance_text: float | None = None
-    guidance_ref: float | None = None
-    guidance_anchor: float | None = None
-    noise_level: int | None = None
-    colour_lock: float | None = None
-    """0-1, each frame's median colour pulled towards the anchor's; null = the model's recommendation."""
     anchor: str = "first"
     """Anchor policy: `first` (frame 0 anchors the whole story) or `segment` (every segment re-anchors)."""
     output: Output = field(default_factory=Output)
@@ -105,12 +95,6 @@ _TYPES: dict[str, tuple] = {
     "negative_prompt": (str,),
     "seed": (int,),
     "seed_step": (int,),
-    "steps": (int,),
-    "guidance_text": _NUMBER,
-    "guidance_ref": _NUMBER,
-    "guidance_anchor": _NUMBER,
-    "noise_level": (int,),
-    "colour_lock": _NUMBER,
     "image": (str,),
     "reanchor": (bool,),
     "transition": (int,),
@@ -118,13 +102,13 @@ _TYPES: dict[str, tuple] = {
     "size": (str, int),
     "fps": _NUMBER,
     "base_prompt": (str,),
-    "scheduler": (str,),
     "anchor": (str,),
     "path": (str,),
     "quality": _NUMBER,
     "frames_dir": (str,),
     "gif": (bool,),
 }
+_TYPES |= {name: _NUMBER if SETTINGS[name].kind is float else (SETTINGS[name].kind,) for name in FLAGS}
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
 
 
@@ -247,16 +231,13 @@ def load_storyboard(path: str | Path) -> Storyboard:
 def _check_values(board: Storyboard, checker: _Checker, base: Path) -> None:
     if board.fps is not None and board.fps <= 0:
         checker.error(("fps",), f"must be positive (got {board.fps})")
-    if board.steps is not None and board.steps < 1:
-        checker.error(("steps",), f"must be at least 1 (got {board.steps})")
-    if board.scheduler not in SCHEDULERS:
-        checker.error(("scheduler",), f"must be one of {', '.join(SCHEDULERS)} (got {board.scheduler!r})")
+    for where, values in ((), board), *((("segments", i), seg) for i, seg in enumerate(board.segments)):
+        for name in FLAGS:
+            problem = SETTINGS[name].problem(getattr(values, name))
+            if problem is not None:
+                checker.error((*where, name), problem)
     if board.anchor not in ANCHOR_POLICIES:
         checker.error(("anchor",), f"must be one of {', '.join(ANCHOR_POLICIES)} (got {board.anchor!r})")
-    if board.noise_level is not None and not 0 <= board.noise_level <= 999:
-        checker.error(("noise_level",), f"must be a step from 0 to 999 (got {board.noise_level})")
-    if board.colour_lock is not None and not 0 <= board.colour_lock <= 1:
-        checker.error(("colour_lock",), f"must be from 0 to 1 (got {board.colour_lock})")
     if not str(board.output.path).lower().endswith(".mp4"):
         checker.error(("output", "path"), f"the video is written as MP4 (got {board.output.path!r})")
     if not 1 <= board.output.quality <= 10:
@@ -273,14 +254,6 @@ def _check_values(board: Storyboard, checker: _Checker, base: Path) -> None:
             checker.error(
                 (*where, "seconds"), f"{segment.seconds} s at {board.fps} fps is not even one frame"
             )
-        if segment.steps is not None and segment.steps < 1:
-            checker.error((*where, "steps"), f"must be at least 1 (got {segment.steps})")
-        if segment.noise_level is not None and not 0 <= segment.noise_level <= 999:
-            checker.error(
-                (*where, "noise_level"), f"must be a step from 0 to 999 (got {segment.noise_level})"
-            )
-        if segment.colour_lock is not None and not 0 <= segment.colour_lock <= 1:
-            checker.error((*where, "colour_lock"), f"must be from 0 to 1 (got {segment.colour_lock})")
         if segment.transition < 0:
             checker.error((*where, "transition"), f"must be 0 or more frames (got {segment.transition})")
         elif segment.transition and index == 0:
@@ -300,6 +273,7 @@ def _check_values(board: Storyboard, checker: _Checker, base: Path) -> None:
 
 # ----- the plan -------------------------------------------------------------------------------------
 @dataclass
+@with_render_settings
 class PlannedSegment:
     index: int
     prompt: str
@@ -307,12 +281,6 @@ class PlannedSegment:
     frames: int
     start: int  # first frame number in the whole video
     seed: int
-    steps: int
-    guidance_text: float | None
-    guidance_ref: float | None
-    guidance_anchor: float | None
-    noise_level: int | None
-    colour_lock: float | None
     image: str | None  # absolute path
     reanchor: bool
     transition: int
@@ -342,15 +310,10 @@ def plan_segments(board: Storyboard, base: Path) -> list[PlannedSegment]:
                 frames=frames,
                 start=start,
                 seed=segment.seed if segment.seed is not None else board.seed + index * board.seed_step,
-                steps=pick("steps"),
-                guidance_text=pick("guidance_text"),
-                guidance_ref=pick("guidance_ref"),
-                guidance_anchor=pick("guidance_anchor"),
-                noise_level=pick("noise_level"),
-                colour_lock=pick("colour_lock"),
                 image=str((base / segment.image).resolve()) if segment.image else None,
                 reanchor=bool(reanchor),
                 transition=min(segment.transition, frames),
+                **{name: pick(name) for name in FLAGS},
             )
         )
         start += frames
@@ -368,13 +331,7 @@ def resolved(board: Storyboard, planned: list[PlannedSegment], size: tuple[int, 
         "seed_step": board.seed_step,
         "base_prompt": "",  # already put before each segment's prompt below
         "negative_prompt": board.negative_prompt,
-        "steps": board.steps,
-        "scheduler": board.scheduler,
-        "guidance_text": board.guidance_text,
-        "guidance_ref": board.guidance_ref,
-        "guidance_anchor": board.guidance_anchor,
-        "noise_level": board.noise_level,
-        "colour_lock": board.colour_lock,
+        **{name: getattr(board, name) for name in FLAGS},
         "anchor": board.anchor,
         "output": asdict(board.output),
     }
@@ -384,12 +341,7 @@ def resolved(board: Storyboard, planned: list[PlannedSegment], size: tuple[int, 
             "frames": p.frames,
             "negative_prompt": p.negative_prompt,
             "seed": p.seed,
-            "steps": p.steps,
-            "guidance_text": p.guidance_text,
-            "guidance_ref": p.guidance_ref,
-            "guidance_anchor": p.guidance_anchor,
-            "noise_level": p.noise_level,
-            "colour_lock": p.colour_lock,
+            **{name: getattr(p, name) for name in FLAGS},
             "image": p.image,
             "reanchor": p.reanchor,
             "transition": p.transition,

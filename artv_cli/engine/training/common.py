@@ -17,6 +17,7 @@ import numpy as np
 
 from artv_cli.engine.model.artv import ARTVModel
 from artv_cli.errors import ArtvError
+from artv_cli.versions import versions  # noqa: F401 (imported from here by the trainer)
 
 OnEvent = Callable[[str, dict], None]
 """on_event(kind, info): progress of a run, reported on the main process only."""
@@ -240,18 +241,6 @@ def write_json(path: Path, data: dict) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(data, indent=2, default=str) + "\n")
     os.replace(partial, path)
-
-
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("artv", "torch", "diffusers", "transformers", "accelerate"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = None
-    return found
 
 
 def make_schedule(config, optimizer):

@@ -459,6 +459,7 @@ def _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emi
     """Short clips from fixed sources (frame 0 + caption of the first videos, and text prompts)."""
     from artv_cli.engine.data.video import VideoWriter
     from artv_cli.engine.sampling.loop import SampleSettings, render
+    from artv_cli.engine.sampling.settings import resolve
 
     sources = []
     for item in catalogue.items[: config.validation_videos]:
@@ -472,16 +473,9 @@ def _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emi
         accelerator.wait_for_everyone()
         return
     folder = config.out / "validation" / f"step-{step:08d}"
+    values, _ = resolve({"steps": config.validation_steps}, model.config)  # the model's recommendations
     settings = SampleSettings(
-        frames=config.validation_frames,
-        width=spec.width,
-        height=spec.height,
-        steps=config.validation_steps,
-        guidance_text=model.config.guidance_text,
-        guidance_ref=model.config.guidance_ref,
-        guidance_anchor=model.config.guidance_anchor,
-        noise_level=model.config.t_test,
-        seed=config.seed,
+        frames=config.validation_frames, width=spec.width, height=spec.height, seed=config.seed, **values
     )
     unwrapped = accelerator.unwrap_model(parts)
     written = []
