@@ -51,10 +51,18 @@ Dtype = Annotated[DtypeName, typer.Option(help="Weights' precision; auto = fp32 
 Out = Annotated[
     Path | None,
     typer.Option(
-        "--out", "-o", help="Output .mp4 path (an existing file needs --force). (default: a new name here)"
+        "--out",
+        "-o",
+        help="Output: .mp4 (H.264), .gif, .webm (VP9), or a name without extension for a folder of PNG "
+        "frames; an existing one needs --force. (default: a new .mp4 here)",
     ),
 ]
-Quality = Annotated[float, typer.Option(help="Video quality from 1 to 10 (H.264 CRF 45 to 0).")]
+Quality = Annotated[
+    float,
+    typer.Option(
+        help="Quality from 1 to 10: H.264's and VP9's constant quality, a GIF's palette (32 to 256 colours)."
+    ),
+]
 FramesDir = Annotated[Path | None, typer.Option(help="Also write every frame as PNG into this folder.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout instead of the path.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")]

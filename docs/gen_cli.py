@@ -40,6 +40,11 @@ CONVENTIONS = """## Conventions
   quoted for a POSIX shell, plus `--resume`; a test stops `story`, `batch` and `train` (SIGTERM and
   SIGKILL), runs that line verbatim and compares the result byte for byte with an uninterrupted run
   (`tests/cli/test_resume_hints.py`).
+- **Formats**: `animate` and `generate` write what `--out`'s extension says: `.mp4` (H.264, yuv420p),
+  `.gif` (looping, one palette made from the clip; GIF keeps frame delays in hundredths of a second, so
+  8 fps plays at 8.33), `.webm` (VP9), or, with no extension, a folder of numbered PNG frames; each with
+  its sidecar `NAME.json`. `--quality` (1-10) is H.264's and VP9's constant quality, and a GIF's palette
+  size (32 colours at 1, 256 from 8) and dithering. `story` and `batch` write MP4.
 - **Outputs are never clobbered**: `animate`, `generate` and `story` refuse an existing `--out` (exit 2,
   nothing changed) unless `--force`; without `--out`, `animate` and `generate` pick a new name; `batch`
   refuses a folder holding a batch unless `--resume`, and never rewrites a finished video.
@@ -71,7 +76,8 @@ CONVENTIONS = """## Conventions
 | quality | `--quality must be between 1 and 10` |
 | noise level | `--noise-level must be from 0 to 999` |
 | unwritable out | `cannot write to FOLDER` |
-| not mp4 | `the video is written as MP4`: give a name ending in .mp4 |
+| unknown format | `--out v.avi: .avi is not a format artv writes`: .mp4, .gif, .webm or a folder of PNGs |
+| another format's sidecar | `v.json exists (the settings of another render named v)`: add --force |
 | unknown model | `unknown model 'sd99'` |
 | missing model folder | `--model ./runs/none does not exist` |
 | not a model folder | `FOLDER is not an ART-V model folder` |

@@ -212,7 +212,7 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
             "--noise-level must be from 0 to 999",
         ),
         "unwritable out": (["generate", "x", "-o", tmp / "a_file" / "v.mp4"], "cannot write to"),
-        "not mp4": (["generate", "x", "-o", tmp / "v.avi"], "give a name ending in .mp4"),
+        "unknown format": (["generate", "x", "-o", tmp / "v.avi"], ".avi is not a format artv writes"),
         "unknown model": (["generate", "x", "--model", "sd99", "-o", out], "unknown model 'sd99'"),
         "missing model folder": (["generate", "x", "--model", "./runs/none", "-o", out], "does not exist"),
         "not a model folder": (["generate", "x", "--model", tmp, "-o", out], "is not an ART-V model folder"),

@@ -37,7 +37,12 @@ def check_frames_dir(path: Path) -> None:
 
 
 class VideoWriter:
-    """Stream frames (H, W, 3) uint8 into an MP4 and, optionally, a folder of PNG frames.
+    """Stream frames (H, W, 3) uint8 into a video and, optionally, a folder of PNG frames.
+
+    The format follows the path's extension: `.mp4` H.264 (yuv420p, CRF from `quality`), `.webm` VP9
+    (CRF from `quality`), `.gif` looping, with a palette made from the whole clip (`quality` sets its
+    colours and dithering), or no extension: a folder of numbered PNG frames. All through the ffmpeg of
+    imageio-ffmpeg and Pillow.
 
     Use as a context manager: on a clean exit the files are renamed into place; on an exception (or
     Ctrl-C) the temporary files are removed and nothing that looks finished is left behind.
@@ -56,6 +61,7 @@ class VideoWriter:
         self.quality = quality
         self.frames_dir = Path(frames_dir) if frames_dir else None
         self.encoder_params = list(encoder_params or [])  # extra ffmpeg output options (such as -bf 0)
+        self.kind = self.path.suffix.lower() or "png"
         self.partial = self.path.with_name(f".{self.path.name}.partial")
         self.partial_dir = (
             self.frames_dir.with_name(f".{self.frames_dir.name}.partial") if self.frames_dir else None
@@ -65,6 +71,9 @@ class VideoWriter:
 
     def __enter__(self) -> VideoWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.kind == "png":  # the frames are the output: written into the partial folder
+            shutil.rmtree(self.partial, ignore_errors=True)
+            self.partial.mkdir()
         if self.frames_dir is not None:
             check_frames_dir(self.frames_dir)
         if self.partial_dir is not None:
@@ -72,21 +81,38 @@ class VideoWriter:
             self.partial_dir.mkdir(parents=True)
         return self
 
-    def append(self, frame: np.ndarray) -> None:
-        if self._writer is None:
-            height, width = frame.shape[:2]
-            self._writer = imageio_ffmpeg.write_frames(
-                str(self.partial),
-                (width, height),
-                fps=self.fps,
-                quality=self.quality,
-                codec="libx264",
-                pix_fmt_out="yuv420p",
-                macro_block_size=2,
-                output_params=[*self.encoder_params, "-f", "mp4", "-movflags", "+faststart"],
+    def _open(self, width: int, height: int):
+        """The ffmpeg writer of this format (`quality` 1-10, higher is better, means each format's own)."""
+        if self.kind == ".webm":  # VP9 constant quality: CRF 58 (quality 1) to 10 (quality 10)
+            crf = round(63 - 5.3 * self.quality)
+            options = dict(codec="libvpx-vp9", pix_fmt_out="yuv420p", quality=None, macro_block_size=2)
+            params = ["-crf", str(crf), "-b:v", "0", "-row-mt", "1", "-f", "webm"]
+        elif self.kind == ".gif":  # one palette for the clip: 32 colours at quality 1, 256 from quality 8
+            colours = int(min(256, 32 * 2 ** ((self.quality - 1) / 2.33)))
+            dither = "sierra2_4a" if self.quality >= 5 else "bayer"
+            graph = (
+                f"split[a][b];[a]palettegen=max_colors={colours}:stats_mode=full[p];"
+                f"[b][p]paletteuse=dither={dither}"
             )
-            self._send(None)
-        self._send(np.ascontiguousarray(frame))
+            options = dict(codec="gif", pix_fmt_out="pal8", quality=None, macro_block_size=1)
+            params = ["-filter_complex", graph, "-loop", "0", "-f", "gif"]
+        else:
+            options = dict(codec="libx264", pix_fmt_out="yuv420p", quality=self.quality, macro_block_size=2)
+            params = ["-f", "mp4", "-movflags", "+faststart"]
+        return imageio_ffmpeg.write_frames(
+            str(self.partial), (width, height), fps=self.fps, output_params=[*self.encoder_params, *params],
+            **options,
+        )  # fmt: skip
+
+    def append(self, frame: np.ndarray) -> None:
+        if self.kind == "png":
+            Image.fromarray(frame).save(self.partial / f"{self.count:06d}.png")
+        else:
+            if self._writer is None:
+                height, width = frame.shape[:2]
+                self._writer = self._open(width, height)
+                self._send(None)
+            self._send(np.ascontiguousarray(frame))
         if self.partial_dir is not None:
             Image.fromarray(frame).save(self.partial_dir / f"{self.count:06d}.png")
         self.count += 1
@@ -110,6 +136,8 @@ class VideoWriter:
                     if exc_type is None:
                         raise
             if exc_type is None and self.count > 0:
+                if self.kind == "png" and self.path.is_dir():  # --force on an earlier folder of frames
+                    shutil.rmtree(self.path)
                 os.replace(self.partial, self.path)
                 if self.partial_dir is not None:
                     if self.frames_dir.exists():
@@ -118,6 +146,8 @@ class VideoWriter:
                 finished = True
         finally:
             if not finished:
+                if self.partial.is_dir():
+                    shutil.rmtree(self.partial, ignore_errors=True)
                 self.partial.unlink(missing_ok=True)
                 if self.partial_dir is not None:
                     shutil.rmtree(self.partial_dir, ignore_errors=True)

@@ -8,6 +8,14 @@ from pathlib import Path
 
 from artv_cli.errors import ArtvError
 
+FORMATS = {
+    ".mp4": "H.264 MP4",
+    ".gif": "looping GIF (its palette made from the clip)",
+    ".webm": "VP9 WebM",
+    "": "a folder of numbered PNG frames (a name without an extension)",
+}
+"""What `--out` may end with, and what is written for it (engine/data/video.py `VideoWriter`)."""
+
 
 def default_out(prompt: str, seed: int) -> Path:
     slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "video"
@@ -20,15 +28,22 @@ def default_out(prompt: str, seed: int) -> Path:
 
 
 def check_out(out: Path, force: bool = False) -> None:
-    """The output must be an .mp4 in a folder that exists or can be made, and new unless `force`;
-    nothing is created here."""
-    if out.suffix.lower() != ".mp4":
+    """The output's format comes from its extension (FORMATS); it goes in a folder that exists or can be
+    made, and is new unless `force`; nothing is created here."""
+    if out.suffix.lower() not in FORMATS:
         raise ArtvError(
-            f"--out {out}: the video is written as MP4",
-            f"give a name ending in .mp4, such as {out.with_suffix('.mp4')}",
+            f"--out {out}: {out.suffix} is not a format artv writes",
+            "end the name with .mp4 (H.264), .gif or .webm (VP9), or give no extension for a folder of "
+            f"PNG frames, such as {out.with_suffix('.mp4')}",
         )
-    if out.is_dir():
+    if out.suffix and out.is_dir():
         raise ArtvError(f"--out {out} is a folder", f"give a file name, such as {out / 'video.mp4'}")
+    sidecar = out.with_suffix(".json")
+    if sidecar.exists() and not out.exists() and not force:  # another format's render with the same name
+        raise ArtvError(
+            f"{sidecar} exists (the settings of another render named {out.stem}); nothing was changed",
+            "add --force to replace it, or give another --out",
+        )
     if out.exists() and not force:
         raise ArtvError(
             f"{out} exists; nothing was changed", "add --force to replace it, or give another --out"
