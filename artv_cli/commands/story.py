@@ -12,7 +12,7 @@ import typer
 
 from artv_cli import options as o
 from artv_cli.console import command_line, err, interrupted_status, raise_if_terminated
-from artv_cli.versions import version, versions
+from artv_cli.versions import versions
 
 # Seconds per denoising step of one frame, measured (2-core CPU, fp32, tiny preset at 64x64, 3 branches).
 MEASURED_STEP_SECONDS = {"tiny": 0.016}
@@ -59,55 +59,28 @@ def story(
 
       artv story storyboards/demo.yaml --steps 6 --seed 3 -o draft.mp4
     """
-    from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
-    from artv_cli.engine.sampling.overrides import apply_overrides, yaml_keys
-    from artv_cli.engine.sampling.recommended import fast_preset, model_config
-    from artv_cli.engine.sampling.request import check_out, check_size, parse_size
-    from artv_cli.engine.sampling.settings import FLAGS, SETTINGS, resolve
-    from artv_cli.engine.sampling.story import work_dir
-    from artv_cli.engine.sampling.storyboard import load_storyboard, plan_segments, resolved
+    from artv_cli.engine.hub.registry import DEFAULT_MODEL
+    from artv_cli.engine.sampling.story import plan_story, work_dir
     from artv_cli.errors import ArtvError
 
-    # 1. Everything that needs no model: the file, the overrides, the model name, the size, the output.
-    board = load_storyboard(file)
-    given = dict(model=model, size=size, seed=seed) | {name: settings.get(name) for name in FLAGS}
-    for name in FLAGS:
-        SETTINGS[name].check(given[name])
-    preset, speed = {}, {}
-    if fast:  # the speed preset (the model's own, else DPM-Solver++ 12) fills what the command line left open
-        preset = fast_preset(model_config(resolve_model(given["model"] or board.model or DEFAULT_MODEL)))
-        speed = {k: v for k, v in preset.items() if k not in FLAGS}  # a storyboard has no key for these
-        preset = {k: v for k, v in preset.items() if k in FLAGS and given[k] is None}
-        given |= preset
-    sources = apply_overrides(board, given, yaml_keys(file))
-    sources |= {name: "fast" for name in preset}
-    ref = resolve_model(board.model or DEFAULT_MODEL)
-    values, _ = resolve({}, model_config(ref))
-    for name in ("steps", "scheduler"):  # neither command line nor storyboard: the model's, else built-in
-        if getattr(board, name) is None:
-            setattr(board, name, values[name])
-    if board.size is not None:
-        size = parse_size(str(board.size))
-        check_size(*size, ref.size_multiple, ref.name)
-    else:
-        size = (ref.native_size, ref.native_size)
-    planned = plan_segments(board, file.parent)
-    target = out or Path(board.output.path)
-    partial = (work_dir(target) / "state.pt").is_file()  # an interrupted render of this target: see below
-    if resume and not partial:  # nothing to continue: the command is the one without --resume
-        err.print(f"note: nothing to resume for {target}: rendering from the start", soft_wrap=True)
-        resume = False
-    check_out(target, force or partial)
-    record = {
-        "artv_version": version("artv"),
-        "command": "story",
-        "storyboard_file": str(file),
-        "storyboard": resolved(board, planned, size, ref.name),
-        "settings_from": sources,
-        "frames_dir": board.output.frames_dir,
-        "video": str(target),
-        "speed": speed,  # the --fast preset's settings a storyboard has no key for
-    }
+    # 1. Everything that needs no model (the engine's `plan_story`): the file, the overrides, the model
+    #    name, the size, the output, the sidecar's settings.
+    given = dict(model=model, size=size, seed=seed) | settings
+
+    def note(text: str) -> None:
+        err.print(f"note: {text}", soft_wrap=True)
+
+    job = plan_story(file, given, fast=fast, out=out, force=force, resume=resume, note=note)
+    board, planned, size, ref, target, record, speed = (
+        job.board,
+        job.planned,
+        job.size,
+        job.ref,
+        job.target,
+        job.record,
+        job.speed,
+    )
+    resume = job.resume  # without a partial render, the command is the one without --resume
     total_frames = sum(p.frames for p in planned)
     work = work_dir(target)
     if dry_run:

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from artv_cli.engine.sampling.storyboard import PlannedSegment, Storyboard
@@ -58,6 +59,83 @@ def _concat(parts: list[Path], out: Path) -> None:
 
 def _cpu(tensor):
     return tensor.cpu() if tensor is not None else None
+
+
+@dataclass
+class StoryPlan:
+    """A storyboard render checked and planned, before any weight loads (what `plan_story` returns)."""
+
+    board: Storyboard  # with the command line's values and the model's recommendation put in
+    planned: list[PlannedSegment]
+    size: tuple[int, int]
+    ref: object  # the model's registry entry
+    target: Path  # the video to write
+    record: dict  # the sidecar's settings so far (the model, device and versions are added at render)
+    speed: dict  # the --fast preset's settings a storyboard has no key for
+    resume: bool  # whether a partial render of `target` is continued
+
+
+def plan_story(
+    file: Path,
+    given: dict,
+    fast: bool = False,
+    out: Path | None = None,
+    force: bool = False,
+    resume: bool = False,
+    note: Callable[[str], None] | None = None,
+) -> StoryPlan:
+    """Read and check a storyboard, put the command line's values over it (`given`: model, size, seed and
+    the render settings; None where not given), then the `--fast` preset, then the model's recommendation;
+    plan its segments and check the output. `resume` holds only where a partial render exists; where
+    there is none, `note` is told so before the output is checked (it is then the command without it)."""
+    from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
+    from artv_cli.engine.sampling.outputs import check_out
+    from artv_cli.engine.sampling.overrides import apply_overrides, yaml_keys
+    from artv_cli.engine.sampling.recommended import fast_preset, model_config
+    from artv_cli.engine.sampling.request import check_size, parse_size
+    from artv_cli.engine.sampling.settings import FLAGS, SETTINGS, resolve
+    from artv_cli.engine.sampling.storyboard import load_storyboard, plan_segments, resolved
+    from artv_cli.versions import version
+
+    board = load_storyboard(file)
+    given = {name: given.get(name) for name in ("model", "size", "seed", *FLAGS)}
+    for name in FLAGS:
+        SETTINGS[name].check(given[name])
+    preset, speed = {}, {}
+    if fast:  # the speed preset (the model's own, else DPM-Solver++ 12) fills what the command line left open
+        preset = fast_preset(model_config(resolve_model(given["model"] or board.model or DEFAULT_MODEL)))
+        speed = {k: v for k, v in preset.items() if k not in FLAGS}  # a storyboard has no key for these
+        preset = {k: v for k, v in preset.items() if k in FLAGS and given[k] is None}
+        given |= preset
+    sources = apply_overrides(board, given, yaml_keys(file))
+    sources |= {name: "fast" for name in preset}
+    ref = resolve_model(board.model or DEFAULT_MODEL)
+    values, _ = resolve({}, model_config(ref))
+    for name in ("steps", "scheduler"):  # neither command line nor storyboard: the model's, else built-in
+        if getattr(board, name) is None:
+            setattr(board, name, values[name])
+    if board.size is not None:
+        size = parse_size(str(board.size))
+        check_size(*size, ref.size_multiple, ref.name)
+    else:
+        size = (ref.native_size, ref.native_size)
+    planned = plan_segments(board, Path(file).parent)
+    target = out or Path(board.output.path)
+    partial = (work_dir(target) / "state.pt").is_file()  # an interrupted render of this target
+    if resume and not partial and note is not None:
+        note(f"nothing to resume for {target}: rendering from the start")
+    check_out(target, force or partial)
+    record = {
+        "artv_version": version("artv"),
+        "command": "story",
+        "storyboard_file": str(file),
+        "storyboard": resolved(board, planned, size, ref.name),
+        "settings_from": sources,
+        "frames_dir": board.output.frames_dir,
+        "video": str(target),
+        "speed": speed,
+    }
+    return StoryPlan(board, planned, size, ref, target, record, speed, resume and partial)
 
 
 def work_dir(out: Path) -> Path:
