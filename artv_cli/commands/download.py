@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err, interrupted_status
+from artv_cli.console import command_line, err, interrupted_status
 
 
 def download(
+    ctx: typer.Context,
     names: Annotated[
         list[str], typer.Argument(help="Registry names (see `artv models`) or hub ids such as owner/repo.")
     ],
@@ -50,15 +51,20 @@ def download(
             err.print(
                 f"{entry.name}: downloading {entry.repo or entry.url} into {entry.target}", soft_wrap=True
             )
+        again = command_line(ctx, drop=("--force",))  # what resumes it: the same command
         try:
             path = fetch(entry, repo=repo, revision=revision, force=force)
         except KeyboardInterrupt as interruption:
             err.print(
                 f"interrupted: {entry.name} is incomplete (it does not count as downloaded); "
-                "run the same command to resume",
+                f"continue with: {again}",
                 soft_wrap=True,
             )
             raise typer.Exit(interrupted_status(interruption)) from None
+        except ArtvError as error:  # a bad file was removed: the engine's hint names the bare download
+            if (error.hint or "").startswith(f"run `artv download {entry.name}` again"):
+                error.hint = f"run `{again}` again"
+            raise
         results.append({"name": entry.name, "path": str(path), "bytes": size_on_disk(entry)})
     if json_out:
         print(json.dumps(results))

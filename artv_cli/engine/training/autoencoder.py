@@ -10,6 +10,7 @@ else in the model is left as it was.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections import Counter, deque
 from dataclasses import asdict
@@ -92,7 +93,10 @@ def train_autoencoder(config, on_event=None):
             skipped[error.reason] += 1
         emit("cache", done=number + 1, total=len(items))
     if not frames:
-        raise ArtvError(f"no video of {config.data} could be decoded", "check it with `artv data info`")
+        raise ArtvError(
+            f"no video of {config.data} could be decoded",
+            f"check it with `artv data info {shlex.quote(str(config.data))}`",
+        )
     pool = torch.from_numpy(np.concatenate(frames))  # (N, H, W, 3) uint8
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = make_schedule(config, optimizer)
