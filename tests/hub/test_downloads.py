@@ -246,7 +246,7 @@ def test_ctrl_c_during_a_download_says_how_to_resume(monkeypatch):
 
     monkeypatch.setattr(downloads, "http_get", interrupted)
     result = invoke(["download", "i3d"])
-    assert result.exit_code == 130 and "run the same command to resume" in result.stderr
+    assert result.exit_code == 130 and "continue with: artv download i3d" in result.stderr
     assert not downloads.is_complete(downloads.registry()["i3d"])
 
 
@@ -282,7 +282,7 @@ def test_sigterm_during_a_download_keeps_the_part_for_resume_and_exits_143(tmp_p
     process.wait(timeout=60)
     stderr = process.stderr.read()
     assert process.returncode == 143, stderr[-2000:]
-    assert "run the same command to resume" in stderr
+    assert "continue with: artv download i3d" in stderr
     parts = list((tmp_path / "home").rglob("*.incomplete"))
     assert len(parts) == 1 and parts[0].stat().st_size > 0
     assert not [p for p in (tmp_path / "home").rglob("i3d_torchscript.pt")]
