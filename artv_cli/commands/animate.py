@@ -13,6 +13,7 @@ from artv_cli.commands.render_common import request_from_cli, run_render
 
 @o.render_settings
 def animate(
+    ctx: typer.Context,
     image: Annotated[Path, typer.Argument(help="Frame 0: a PNG, JPEG or WebP image.", show_default=False)],
     prompt: Annotated[str, typer.Argument(help="What happens in the video.", show_default=False)],
     negative_prompt: o.NegativePrompt = "",
@@ -42,4 +43,4 @@ def animate(
 
       artv animate examples/red-ball.png "a red circle moves left slowly" --fast --json
     """
-    run_render(request_from_cli(locals()), json)
+    run_render(request_from_cli(ctx.params), json)

@@ -12,6 +12,7 @@ from artv_cli.commands.render_common import request_from_cli, run_render
 
 @o.render_settings
 def generate(
+    ctx: typer.Context,
     prompt: Annotated[str, typer.Argument(help="What the video shows and how it moves.", show_default=False)],
     negative_prompt: o.NegativePrompt = "",
     model: o.Model = None,
@@ -40,4 +41,4 @@ def generate(
 
       artv generate "a green circle moves down slowly, on a plain black background" --noise-level 100 --json
     """
-    run_render(request_from_cli(locals()), json)
+    run_render(request_from_cli(ctx.params), json)

@@ -13,7 +13,8 @@ from artv_cli.console import err, progress_bar, raise_if_terminated
 
 
 def request_from_cli(values: dict):
-    """A RenderRequest from a command function's parameters (its `locals()`), choices turned into values."""
+    """A RenderRequest from a command's parsed parameters (click's `ctx.params`: its own options and the
+    render settings' of `options.render_settings`), choices turned into values."""
     from artv_cli.engine.sampling.request import RenderRequest
 
     values = {key: value.value if isinstance(value, Enum) else value for key, value in values.items()}
