@@ -166,40 +166,10 @@ def train(
     """
     from artv_cli.engine.sampling.request import parse_size
     from artv_cli.engine.training.trainer import TrainConfig
-    from artv_cli.errors import ArtvError
 
     width = height = None
     if size is not None:
         width, height = parse_size(size)
-    for name, value, least in (
-        ("--steps", steps, 1),
-        ("--batch-size", batch_size, 1),
-        ("--grad-accum", grad_accum, 1),
-        ("--stride", stride, 1),
-        ("--checkpoint-every", checkpoint_every, 1),
-        ("--keep-checkpoints", keep_checkpoints, 1),
-        ("--log-every", log_every, 1),
-        ("--workers", workers, 0),
-        ("--validate-every", validate_every, 0),
-    ):
-        if value < least:
-            raise ArtvError(
-                f"{name} must be at least {least} (got {value})", f"use {name} {max(least, 1)} or more"
-            )
-    if lr <= 0:
-        raise ArtvError(
-            f"--lr must be positive (got {lr:g})", "use --lr 1e-5 (the paper's), or 1e-3 for tiny models"
-        )
-    if not 0 <= ema_decay < 1:
-        raise ArtvError(
-            f"--ema-decay must be in [0, 1) (got {ema_decay:g})", "use --ema-decay 0.9999, or 0 for none"
-        )
-    if time_limit is not None and time_limit <= 0:
-        raise ArtvError(
-            f"--time-limit must be positive (got {time_limit:g})", "use --time-limit 30 (minutes)"
-        )
-    if fps is not None and fps <= 0:
-        raise ArtvError(f"--fps must be positive (got {fps:g})", "use --fps 8, or leave it out")
     config = TrainConfig(
         data=data,
         model=model,

@@ -299,3 +299,23 @@ def test_a_bad_progress_interval_names_the_fix(synth_data, tmp_path):
     )
     assert result.exit_code == 2 and "ARTV_PROGRESS_EVERY" in result.stderr and "set it to" in result.stderr
     assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"steps": 0}, "--steps must be at least 1 (got 0)"),
+        ({"lr": -1.0}, "--lr must be positive"),
+        ({"lr_schedule": "linear"}, "--lr-schedule linear is unknown"),
+        ({"first_step_share": 2.0}, "--first-step-share must be in [0, 1]"),
+    ],
+)
+def test_a_library_caller_gets_every_check_with_the_flags_name(tmp_path, change, message):
+    """TrainConfig owns its checks: `train()` from Python refuses what the command line refuses."""
+    from artv_cli.engine.training.trainer import TrainConfig, train
+    from artv_cli.errors import ArtvError
+
+    config = TrainConfig(data=tmp_path / "data", model="tiny-random", out=tmp_path / "run", **change)
+    with pytest.raises(ArtvError, match=re.escape(message)):
+        train(config)
+    assert not (tmp_path / "run").exists()

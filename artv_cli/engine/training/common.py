@@ -127,6 +127,50 @@ class TrainConfig:
     normalised so the loss keeps its scale. The moving object is a few percent of a frame; this makes its
     motion count. 0 is the plain loss of Eq. 4; the base stage ignores it."""
 
+    def check(self) -> None:
+        """Refuse values no run can use, naming the flag and a fix; `train` calls it first, so a library
+        caller gets every check the command line does."""
+        for name, least in (
+            ("steps", 1), ("batch_size", 1), ("grad_accum", 1), ("stride", 1), ("checkpoint_every", 1),
+            ("keep_checkpoints", 1), ("log_every", 1), ("workers", 0), ("validate_every", 0),
+        ):  # fmt: skip
+            value, flag = getattr(self, name), "--" + name.replace("_", "-")
+            if value < least:
+                raise ArtvError(
+                    f"{flag} must be at least {least} (got {value})", f"use {flag} {max(least, 1)} or more"
+                )
+        choices = {
+            "stage": ("artv", "base", "vae"),
+            "lr_schedule": ("constant", "cosine"),
+            "vae_loss": ("mse", "foreground"),
+            "mixed_precision": ("no", "fp16", "bf16"),
+            "export": ("ema", "raw"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                flag = "--" + name.replace("_", "-")
+                raise ArtvError(
+                    f"{flag} {getattr(self, name)} is unknown", f"use {flag} {' or '.join(allowed)}"
+                )
+        problems = (
+            (self.lr <= 0, f"--lr must be positive (got {self.lr:g})",
+             "use --lr 1e-5 (the paper's), or 1e-3 for tiny models"),
+            (not 0 <= self.ema_decay < 1, f"--ema-decay must be in [0, 1) (got {self.ema_decay:g})",
+             "use --ema-decay 0.9999, or 0 for none"),
+            (self.time_limit is not None and self.time_limit <= 0,
+             f"--time-limit must be positive (got {self.time_limit})", "use --time-limit 30 (minutes)"),
+            (self.fps is not None and self.fps <= 0, f"--fps must be positive (got {self.fps})",
+             "use --fps 8, or leave it out"),
+            (not 0 <= self.first_step_share <= 1,
+             f"--first-step-share must be in [0, 1] (got {self.first_step_share:g})",
+             "use --first-step-share 0.3"),
+            (self.motion_weight < 0, f"--motion-weight must be 0 or more (got {self.motion_weight:g})",
+             "use --motion-weight 4"),
+        )  # fmt: skip
+        for bad, message, fix in problems:
+            if bad:
+                raise ArtvError(message, fix)
+
 
 @dataclass
 class TrainResult:

@@ -145,21 +145,11 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     from accelerate.utils import ProjectConfiguration, set_seed
     from diffusers.training_utils import EMAModel
 
+    config.check()  # every check of the command line, for a library caller too
     if config.stage == "vae":
         from artv_cli.engine.training.autoencoder import train_autoencoder
 
         return train_autoencoder(config, on_event)
-    if config.stage not in ("artv", "base"):
-        raise ArtvError(f"--stage {config.stage} is unknown", "use --stage artv (default), base or vae")
-    if not 0 <= config.first_step_share <= 1:
-        raise ArtvError(
-            f"--first-step-share must be in [0, 1] (got {config.first_step_share:g})",
-            "use --first-step-share 0.3",
-        )
-    if config.motion_weight < 0:
-        raise ArtvError(
-            f"--motion-weight must be 0 or more (got {config.motion_weight:g})", "use --motion-weight 4"
-        )
     base_stage = config.stage == "base"
 
     def emit(kind: str, **info) -> None:
