@@ -12,6 +12,7 @@ from artv_cli.commands.eval import eval_videos
 from artv_cli.commands.generate import generate
 from artv_cli.commands.init import init
 from artv_cli.commands.models import models_app
+from artv_cli.commands.show import show
 from artv_cli.commands.story import story
 from artv_cli.commands.train import train
 from artv_cli.console import ArtvGroup
@@ -45,6 +46,7 @@ app.command("init")(init)
 app.command("story")(story)
 app.command("train")(train)
 app.command("eval")(eval_videos)
+app.command("show")(show)
 
 
 def _print_version(value: bool) -> None:
