@@ -97,7 +97,9 @@ if args.unpack:
     parts = {}
     loaded = load_file(weights)
     ema_file = weights.parent / "custom_checkpoint_1.pkl"
-    if args.ema and ema_file.is_file():  # a training checkpoint's EMA weights, in the parameters' order
+    if args.ema and not ema_file.is_file():
+        sys.exit(f"--ema: {ema_file} is missing (a run with --ema-decay 0 keeps no EMA weights)")
+    if args.ema:  # a training checkpoint's EMA weights, in the parameters' order
         import torch
 
         from artv_cli.engine.model.artv import ARTVModel

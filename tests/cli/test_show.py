@@ -3,6 +3,7 @@
 import fcntl
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -114,4 +115,4 @@ def test_playing_in_a_terminal_stops_and_gives_the_terminal_back(video, how):
     assert status == {"q": 0, "ctrl-c": 130, "sigterm": 143}[how], drawn[-500:]
     assert drawn.count(b"\x1b[?25l") == 1  # the cursor was hidden while playing ...
     assert drawn.rstrip().endswith(b"\x1b[?25h") or b"\x1b[?25h" in drawn[-200:]  # ... and shown again
-    assert b"\x1b[6A" in drawn or b"A\x1b[38;2" in drawn  # drawn in place: the cursor goes back up
+    assert re.search(rb"\x1b\[\d+A", drawn)  # drawn in place: the cursor goes back up over the frame

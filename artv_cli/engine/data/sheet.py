@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from artv_cli.engine.data.datasets import VIDEO_SUFFIXES
 from artv_cli.errors import ArtvError
-
-VIDEO_SUFFIXES = (".mp4", ".gif", ".webm")
 
 
 @dataclass

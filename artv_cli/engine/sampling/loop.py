@@ -230,7 +230,7 @@ def render(
             tokens=_rows([tokens[r[2]][0] for r in rows], count),
             mask_tokens=_rows([tokens[r[2]][1] for r in rows], count),
             noise_level=level.expand(n_rows),
-            z_ref=z_ref.repeat(len(rows), 1, 1, 1) if several else z_ref.expand(len(rows), -1, -1, -1),
+            z_ref=z_ref.repeat(len(rows), 1, 1, 1),
             static=torch.tensor(
                 [r[1] == "refs" and model.config.use_mask for r in rows for _ in range(count)]
             ),
@@ -246,8 +246,7 @@ def render(
         z = z * scheduler.init_noise_sigma
         mask_cache: dict = {}
         for step, t in enumerate(scheduler.timesteps):
-            z_in = scheduler.scale_model_input(z, t)
-            z_in = z_in.repeat(len(rows), 1, 1, 1) if several else z_in.expand(len(rows), -1, -1, -1)
+            z_in = scheduler.scale_model_input(z, t).repeat(len(rows), 1, 1, 1)  # rows [branch][video]
             reuse = settings.mask_every > 1 and step % settings.mask_every != 0
             eps = model.predict_noise(z_in, t, cond, mask_cache=mask_cache, reuse_mask=reuse)
             state.counters["unet_rows"] += n_rows
@@ -263,8 +262,7 @@ def render(
                 settings.guidance_ref,
                 settings.guidance_anchor,
             )
-            # DDIM (eta 0) and DPM-Solver++ draw no noise; a lone render hands over its generator anyway
-            z = scheduler.step(eps, t, z, generator=None if several else generators[0]).prev_sample
+            z = scheduler.step(eps, t, z).prev_sample  # DDIM (eta 0) and DPM-Solver++ draw no noise
             if on_step is not None:
                 on_step(frame, step + 1, steps, None)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from artv_cli.engine.sampling.settings import FAST_KEYS, fast_preset, resolve  # noqa: F401 (fast_preset: its old home)
+from artv_cli.engine.sampling.settings import FAST_KEYS, resolve
 
 
 def sampling(request, config) -> tuple[int, str, str]:

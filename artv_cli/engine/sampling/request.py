@@ -18,7 +18,6 @@ from artv_cli import __version__
 from artv_cli.engine.sampling.outputs import check_disk, check_out, default_out  # noqa: F401 (their old home)
 from artv_cli.engine.sampling.settings import SETTINGS, resolve, with_render_settings
 from artv_cli.errors import ArtvError
-from artv_cli.versions import version as _version  # noqa: F401 (its old home)
 from artv_cli.versions import versions
 
 MAX_PROMPT_CHARS = 2000

@@ -91,9 +91,9 @@ def plan_story(
     from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
     from artv_cli.engine.sampling.outputs import check_out
     from artv_cli.engine.sampling.overrides import apply_overrides, yaml_keys
-    from artv_cli.engine.sampling.recommended import fast_preset, model_config
+    from artv_cli.engine.sampling.recommended import model_config
     from artv_cli.engine.sampling.request import check_size, parse_size
-    from artv_cli.engine.sampling.settings import FLAGS, SETTINGS, resolve
+    from artv_cli.engine.sampling.settings import FLAGS, SETTINGS, fast_preset, resolve
     from artv_cli.engine.sampling.storyboard import load_storyboard, plan_segments, resolved
     from artv_cli.versions import version
 
