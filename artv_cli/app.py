@@ -11,6 +11,7 @@ from artv_cli.commands.download import download
 from artv_cli.commands.eval import eval_videos
 from artv_cli.commands.generate import generate
 from artv_cli.commands.init import init
+from artv_cli.commands.lora import lora_app
 from artv_cli.commands.models import models_app
 from artv_cli.commands.show import show
 from artv_cli.commands.story import story
@@ -47,6 +48,7 @@ app.command("story")(story)
 app.command("train")(train)
 app.command("eval")(eval_videos)
 app.command("show")(show)
+app.add_typer(lora_app, name="lora")
 
 
 def _print_version(value: bool) -> None:

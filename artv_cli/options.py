@@ -70,6 +70,8 @@ Force = Annotated[bool, typer.Option("--force", help="Replace the output file if
 
 def _default_text(name: str) -> str:
     setting = SETTINGS[name]
+    if setting.many:
+        return "(repeatable; default: none)"
     text = f"{setting.default:g}" if isinstance(setting.default, float) else str(setting.default)
     if setting.model_key:
         text = f"the model's recommendation, else {text}"
@@ -84,9 +86,16 @@ def _choice(name: str) -> type:
     return Enum(f"{name.title().replace('_', '')}Choice", {c.replace("+", "p"): c for c in choices}, type=str)
 
 
+def _type(name: str) -> type:
+    setting = SETTINGS[name]
+    if setting.many:
+        return list[setting.kind]
+    return _choice(name) if setting.choices else setting.kind
+
+
 SETTING_OPTIONS = {
     name: Annotated[
-        (_choice(name) if SETTINGS[name].choices else SETTINGS[name].kind) | None,
+        _type(name) | None,
         typer.Option(SETTINGS[name].option, help=f"{SETTINGS[name].help} {_default_text(name)}"),
     ]
     for name in FLAGS
@@ -115,6 +124,8 @@ def render_settings(command):
         for name in FLAGS:
             if isinstance(kwargs.get(name), Enum):
                 kwargs[name] = kwargs[name].value
+            if SETTINGS[name].many:  # not given: None (the storyboard's or the row's, else none)
+                kwargs[name] = list(kwargs.get(name) or []) or None
         return command(*args, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=own + added)

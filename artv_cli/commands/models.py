@@ -35,7 +35,8 @@ def models(
     ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
-    """List built-in models, downloads and what is local."""
+    """List built-in models, downloads, what is local, and LoRA adapters ($ARTV_HOME/adapters, and those
+    under the working folder)."""
     if ctx.invoked_subcommand is not None:
         return
     from artv_cli.engine.hub.downloads import is_complete, registry, size_on_disk
@@ -71,6 +72,24 @@ def models(
                 "local": local,
                 "size": _human(size_on_disk(entry)) if local else (entry.approx_size or "unknown"),
                 "location": str(entry.target),
+                "default": False,
+            }
+        )
+    from pathlib import Path
+
+    from artv_cli.engine.model.lora import adapters_home, find_adapters
+
+    for adapter in find_adapters(adapters_home(), Path.cwd()):
+        base = adapter.get("base", {}).get("name", "?")
+        rows.append(
+            {
+                "name": Path(adapter["folder"]).name
+                if Path(adapter["folder"]).parent == adapters_home()
+                else adapter["folder"],
+                "kind": f"LoRA adapter (rank {adapter.get('rank', '?')}, on {base})",
+                "local": True,
+                "size": _human(adapter["bytes"]),
+                "location": adapter["folder"],
                 "default": False,
             }
         )

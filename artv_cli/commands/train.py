@@ -137,6 +137,35 @@ def train(
     train_text_encoder: Annotated[
         bool, typer.Option(help="Train the text encoder too (models built from scratch).")
     ] = False,
+    lora: Annotated[
+        int,
+        typer.Option(
+            help="Train a LoRA adapter of this rank (through peft) instead of the whole model; the run "
+            "exports RUN/adapter, used with --lora RUN/adapter on every render command. 0: the whole model."
+        ),
+    ] = 0,
+    lora_alpha: Annotated[
+        float | None,
+        typer.Option(help="LoRA alpha: the adapter's output is scaled by alpha / rank. (default: the rank)"),
+    ] = None,
+    lora_parts: Annotated[
+        str,
+        typer.Option(
+            help="What the adapter adapts, comma-separated: unet (Phi_dynamic), mask_unet (Phi_mask), cond, "
+            "mask_cond (the condition encoders), text_encoder."
+        ),
+    ] = "unet",
+    lora_targets: Annotated[
+        str | None,
+        typer.Option(
+            help="Layer names to adapt, comma-separated, matched at the end of a layer's name (peft's "
+            "target_modules). (default: attention, transformer projections and ResNet convolutions)"
+        ),
+    ] = None,
+    trigger: Annotated[
+        list[str] | None,
+        typer.Option(help="A word that calls up what the adapter learned (recorded with it); repeatable."),
+    ] = None,
     ablate: Annotated[
         list[Ablation] | None,
         typer.Option(help="Switch a part of the method off (Fig. 8 ablations; repeatable)."),
@@ -163,6 +192,8 @@ def train(
       artv train --data synth-data --model tiny-random --out runs/no-mask --steps 200 --lr 1e-3 --ablate mask
 
       artv train --data synth-data --model tiny-random --out runs/base --steps 200 --lr 1e-3 --stage base
+
+      artv train --data my-clips --model default --out runs/my-lora --lora 8 --steps 300 --lr 1e-3
     """
     from artv_cli.engine.sampling.request import parse_size
     from artv_cli.engine.training.trainer import TrainConfig
@@ -215,6 +246,11 @@ def train(
         drop_text=drop_text,
         drop_ref=drop_ref,
         drop_anchor=drop_anchor,
+        lora=lora,
+        lora_alpha=lora_alpha,
+        lora_parts=[p.strip() for p in lora_parts.split(",") if p.strip()],
+        lora_targets=[t.strip() for t in (lora_targets or "").split(",") if t.strip()],
+        trigger_words=list(trigger or []),
     )
     run_training(config, json_out, resume_hint=command_line(ctx, add=("--resume", "latest")))
 
@@ -275,7 +311,8 @@ def run_training(config, json_out: bool, resume_hint: str) -> None:
                 f"validation clips: {Path(info['paths'][0]).parent}" if info["paths"] else ""
             )
         elif kind == "exported":
-            progress.console.print(f"model exported to {info['path']}")
+            what = "adapter" if config.lora else "model"
+            progress.console.print(f"{what} exported to {info['path']}")
         elif kind == "interrupted":
             state["interrupted"] = info
 

@@ -167,13 +167,30 @@ def test_readme_numbers_about_the_default_model_come_from_its_results_file():
     assert stored == fresh, "run: python bench/results.py --write"
     assert results_script["readme_table"](stored) in (ROOT / "README.md").read_text()
     scores = (ROOT / "docs" / "default-model.md").read_text()
+    columns = (
+        "colour_accuracy", "shape_accuracy", "direction_accuracy", "speed_accuracy", "background_accuracy",
+        "slow_moving_rate", "identity_rate",
+    )  # fmt: skip
     for name, key in (
-        ("animate (grammar)", "animate`, grammar's wording"),
-        ("generate (people)", "generate`, people's phrasing"),
+        ("animate (grammar)", "| `animate`, grammar's wording |"),
+        ("animate (people)", "| `animate`, people's phrasing |"),
+        ("generate (grammar)", "| `generate`, grammar's wording |"),
+        ("generate (people)", "| `generate`, people's phrasing |"),
     ):
-        row = next(line for line in scores.splitlines() if key in line)
-        expected = [
-            round(100 * stored["scores"]["rows"][name][k])
-            for k in ("colour_accuracy", "shape_accuracy", "direction_accuracy")
-        ]
-        assert [int(cell.strip(" %")) for cell in row.split("|")[2:5]] == expected, row
+        row = next(line for line in scores.splitlines() if line.startswith(key))
+        stored_row = stored["scores"]["rows"][name]
+        expected = [f"{round(100 * stored_row[k])} %" for k in columns]
+        expected.append(f"{stored_row['max_background_shift']:.1f}")
+        assert [cell.strip() for cell in row.split("|")[2:-1]] == expected, row
+    for name, key in (
+        ("animate 256 frames", "| `animate` (2 videos), `--colour-lock 1` |"),
+        ("generate 256 frames", "| `generate` (2 videos), `--colour-lock 1` |"),
+    ):
+        row = next(line for line in scores.splitlines() if line.startswith(key))
+        long_row = stored["long"]["rows"][name]
+        assert f"| {round(100 * long_row['identity_rate'])} % of frames" in row, row
+        assert f"| {long_row['max_background_shift']:.1f} (" in row, row
+        assert f"| {long_row['frozen_videos']} of {long_row['videos']} |" in row, row
+    times = stored["times"]["readme_command_seconds"]
+    for low, high in times.values():  # the speed table quotes the timed spans
+        assert f"{low}-{high} s" in scores

@@ -69,6 +69,8 @@ class ARTVModel:
         self.vae = vae
         self.scheduler = scheduler
         self.name = name
+        self.source = name
+        """Where the weights came from (a model folder, or a preset and seed): LoRA adapters' fingerprint."""
 
     # ----- building -------------------------------------------------------------------------------
     @classmethod
@@ -125,9 +127,11 @@ class ARTVModel:
     def random(cls, preset: str = "tiny", seed: int = 0) -> ARTVModel:
         """A seeded random ART-V of a preset's shapes (`tiny` for tests, `sd21` for benchmarks)."""
         base = random_base(preset, seed=seed)
-        return cls.from_base_model(
+        model = cls.from_base_model(
             base, PRESETS[preset].artv_config(), seed=seed + 1, name=f"{preset}-random"
         )
+        model.source = f"{preset}-random seed {seed}"
+        return model
 
     @classmethod
     def from_base(cls, folder: str | Path, config: ARTVConfig | None = None, seed: int = 0) -> ARTVModel:
@@ -136,7 +140,9 @@ class ARTVModel:
         config = config or ARTVConfig.for_base(dict(base.unet.config))
         # the UNet's latent size times the VAE's factor (SD 2.1-base: 64 x 8 = 512; the VAE config says 768)
         config.native_size = base.unet.config.sample_size * 2 ** (len(base.vae.config.block_out_channels) - 1)
-        return cls.from_base_model(base, config, seed=seed, name=str(folder))
+        model = cls.from_base_model(base, config, seed=seed, name=str(folder))
+        model.source = f"{Path(folder).resolve()} seed {seed}"
+        return model
 
     # ----- folders --------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -185,7 +191,7 @@ class ARTVModel:
             weights = load_file(folder / name / "diffusion_pytorch_model.safetensors")
             unet.load_state_dict(weights, strict=True, assign=True)
             unets.append(unet)
-        return cls(
+        model = cls(
             config=config,
             unet=unets[0],
             mask_unet=unets[1],
@@ -197,6 +203,8 @@ class ARTVModel:
             scheduler=DDIMScheduler.from_pretrained(folder / "scheduler"),
             name=str(folder),
         )
+        model.source = str(folder.resolve())
+        return model
 
     # ----- devices --------------------------------------------------------------------------------
     def networks(self) -> list[torch.nn.Module]:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from artv_cli.engine.sampling.request import RenderRequest
-from artv_cli.engine.sampling.settings import FLAGS, SETTINGS
+from artv_cli.engine.sampling.settings import FLAGS, SETTINGS, relative_to
 from artv_cli.errors import ArtvError
 
 FORMATS = (".txt", ".csv", ".jsonl")
@@ -35,7 +35,7 @@ ROW_KEYS = {
     "size": str,
     "fast": bool,
     "quality": float,
-} | {name: SETTINGS[name].kind for name in FLAGS}
+} | {name: list if SETTINGS[name].many else SETTINGS[name].kind for name in FLAGS}
 """What a row may set: the prompt, the image (animate), and any per-video generation option (every
 render setting of engine/sampling/settings.py)."""
 SHARED_ONLY = ("model", "device", "dtype", "compile")
@@ -65,6 +65,9 @@ def _convert(key: str, value, kind):
         raise ValueError(f"{key} must be true or false, not {value!r}")
     if kind is Path:
         return Path(str(value))
+    if kind is list:  # a JSON list, or text with items split at ";" (a CSV cell)
+        items = value if isinstance(value, list) else str(value).split(";")
+        return [str(item).strip() for item in items if str(item).strip()]
     if kind in (int, float):
         if isinstance(value, bool):
             raise ValueError(f"{key} must be a number, not {value!r}")
@@ -181,6 +184,8 @@ def _row(path: Path, line: int, raw: dict, index: int, defaults: RenderRequest, 
     if "image" in values and not values["image"].is_absolute():
         values["image"] = path.parent / values["image"]  # relative to the prompts file, not the shell
     for name in FLAGS:
+        if SETTINGS[name].path and values.get(name):  # the same for paths of a render setting
+            values[name] = [relative_to(path.parent, item) for item in values[name]]
         problem = SETTINGS[name].problem(values.get(name))
         if problem is not None:
             raise ValueError(f"{name} {problem}")

@@ -12,6 +12,7 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
 from artv_cli.engine.model.artv import ARTVModel, Conditions
+from artv_cli.engine.model.lora import use_adapters
 from artv_cli.engine.model.masked import add_noise, guided_epsilon
 
 OnStep = Callable[[int, int, int, "np.ndarray | None"], None]
@@ -67,6 +68,8 @@ class SampleSettings:
     """Run Phi_mask every k-th step and reuse its mask in between (1 = every step; a speed knob)."""
     colour_lock: float = 0.0
     """Pull each new frame's median colour this far (0-1) towards the anchor's (0 = off; step 7)."""
+    lora: tuple[str, ...] | list[str] = ()
+    """LoRA adapters, `PATH[:SCALE]` each, stacked (step 0); none: the model as loaded."""
     background_decode: bool | None = None
     """Decode frame i to pixels while frame i+1 is denoised (None: on CUDA only, where it overlaps)."""
 
@@ -155,14 +158,19 @@ def render(
     def frames_of(pixels: np.ndarray):  # what a step hands over: one frame, or one per video
         return list(pixels) if several else pixels[0]
 
+    # 0. Adapters: exactly the asked LoRA adapters, at their scales, run in the networks (each loaded once
+    #    per model and checked against it; none asked: the model as loaded, to the byte).
+    use_adapters(model, settings.lora)
+
     # 1. Encode the prompt, once per (prompt, negative prompt) pair: the prompt, and the negative (by
     #    default empty) prompt of the no-text branch.
     cache = text_cache if text_cache is not None else {}
-    for key in dict.fromkeys(zip(prompts, negatives, strict=True)):
+    keys = [(p, n, tuple(settings.lora)) for p, n in zip(prompts, negatives, strict=True)]  # an adapter
+    for key in dict.fromkeys(keys):  # may adapt the text encoder
         if key not in cache:
-            cache[key] = tuple(model.encode_prompt(list(key)).chunk(2))
-    text = torch.cat([cache[key][0] for key in zip(prompts, negatives, strict=True)])
-    no_text = torch.cat([cache[key][1] for key in zip(prompts, negatives, strict=True)])
+            cache[key] = tuple(model.encode_prompt(list(key[:2])).chunk(2))
+    text = torch.cat([cache[key][0] for key in keys])
+    no_text = torch.cat([cache[key][1] for key in keys])
     text_before = model.encode_prompt([transition[0]]) if transition and transition[1] > 0 else None
     made = 0  # frames made by this call (the transition counts them)
 

@@ -302,6 +302,8 @@ def sample_settings(request: RenderRequest, job: Plan, method):
 def sidecar_record(request: RenderRequest, job: Plan, settings, method, timing: tuple, argv=None) -> dict:
     """What the sidecar says about a render; `timing` is (load seconds, render seconds, when each frame
     was handed over, when rendering started, frames made)."""
+    from artv_cli.engine.model.lora import sidecar_records
+
     load_seconds, elapsed, stamps, started, made = timing
     device, dtype = job.device, job.dtype
     return {
@@ -314,6 +316,7 @@ def sidecar_record(request: RenderRequest, job: Plan, settings, method, timing: 
         "model_config": asdict(method),
         "settings": asdict(settings),
         "sampling_from": job.sampling_from,
+        "adapters": sidecar_records(settings.lora),
         "fps": request.fps,
         "quality": request.quality,
         "device": str(device),

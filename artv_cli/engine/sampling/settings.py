@@ -14,6 +14,7 @@ Adding a render setting: a row here, the frame-loop step that uses it (`loop.Sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from artv_cli.errors import ArtvError
@@ -45,6 +46,12 @@ class Setting:
     """Whether the render commands take it as an option (and a storyboard and a batch row as a key)."""
     example: str = ""
     """A good value, for the fix of an error message."""
+    many: bool = False
+    """A list of `kind` values (a repeatable option, a YAML list, a batch column split at `;`)."""
+    path: bool = False
+    """Its values are paths: relative ones in a storyboard or a prompts file are relative to that file."""
+    check_item: Callable[[object], ArtvError | None] | None = None
+    """What is wrong with one value of a list (None: nothing), such as a missing file, with its fix."""
 
     @property
     def option(self) -> str:
@@ -54,6 +61,12 @@ class Setting:
         """What is wrong with `value` (None: nothing)."""
         if value is None:
             return None
+        if self.many:
+            if isinstance(value, str) or not all(isinstance(item, self.kind) for item in value):
+                return f"must be a list of {self.kind.__name__} (got {value!r})"
+            errors = (self.check_item(item) for item in value) if self.check_item else ()
+            error = next((e for e in errors if e is not None), None)
+            return None if error is None else str(error).removeprefix(self.option + " ")
         if self.choices is not None and value not in self.choices:
             return f"must be one of {', '.join(self.choices)} (got {value!r})"
         number = f"{value:g}" if isinstance(value, float) else str(value)
@@ -65,9 +78,23 @@ class Setting:
 
     def check(self, value, where: str | None = None) -> None:
         """Refuse a bad value with the flag's (or `where`'s) name and a fix."""
+        for item in value if self.many and self.check_item and value else ():  # an item's error has its fix
+            error = self.check_item(item)
+            if error is not None:
+                raise ArtvError(error.message if where is None else f"{where} {error.message}", error.hint)
         problem = self.problem(value)
         if problem is not None:
             raise ArtvError(f"{where or self.option} {problem}", f"use {self.option} {self.example}".strip())
+
+
+def _adapter_problem(value: str) -> ArtvError | None:
+    from artv_cli.engine.model.lora import read_adapter
+
+    try:
+        read_adapter(value)
+    except ArtvError as error:
+        return error
+    return None
 
 
 SETTINGS: dict[str, Setting] = {
@@ -112,6 +139,12 @@ SETTINGS: dict[str, Setting] = {
             "first_frame_steps", int, None,
             "Steps of a frame made from blank references (frame 0 of a text-only video).",
             low=1, fast=True, flag=False, example="12",
+        ),
+        Setting(
+            "lora", str, (),
+            "LoRA adapter folder (of `artv train --lora`), PATH or PATH:SCALE (scale -2 to 2, default 1); "
+            "repeat to stack adapters.",
+            many=True, path=True, check_item=_adapter_problem, example="RUN/adapter:0.8",
         ),
     )
 }  # fmt: skip
@@ -169,7 +202,18 @@ def with_render_settings(cls: type, which: tuple[str, ...] = FLAGS) -> type:
     annotations = cls.__dict__.get("__annotations__", {})
     for name in which:
         if name not in annotations:
-            annotations[name] = f"{SETTINGS[name].kind.__name__} | None"
+            kind = SETTINGS[name].kind.__name__
+            annotations[name] = f"list[{kind}] | None" if SETTINGS[name].many else f"{kind} | None"
             setattr(cls, name, None)
     cls.__annotations__ = annotations
     return cls
+
+
+def relative_to(folder, item):
+    """A path value given in a file (a storyboard, a prompts file), as it reads from `folder`; other values
+    as they are."""
+    from pathlib import Path
+
+    if not isinstance(item, str) or item.startswith("~") or Path(item).is_absolute():
+        return item
+    return str(Path(folder) / item)

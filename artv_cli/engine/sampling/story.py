@@ -89,6 +89,7 @@ def plan_story(
     plan its segments and check the output. `resume` holds only where a partial render exists; where
     there is none, `note` is told so before the output is checked (it is then the command without it)."""
     from artv_cli.engine.hub.registry import DEFAULT_MODEL, resolve_model
+    from artv_cli.engine.model.lora import sidecar_records
     from artv_cli.engine.sampling.outputs import check_out
     from artv_cli.engine.sampling.overrides import apply_overrides, yaml_keys
     from artv_cli.engine.sampling.recommended import model_config
@@ -134,6 +135,7 @@ def plan_story(
         "frames_dir": board.output.frames_dir,
         "video": str(target),
         "speed": speed,
+        "adapters": sidecar_records(dict.fromkeys(a for p in planned for a in (p.lora or ()))),
     }
     return StoryPlan(board, planned, size, ref, target, record, speed, resume and partial)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from artv_cli.engine.sampling.settings import FLAGS, SETTINGS, with_render_settings
+from artv_cli.engine.sampling.settings import FLAGS, SETTINGS, relative_to, with_render_settings
 from artv_cli.errors import ArtvError
 
 ANCHOR_POLICIES = ("first", "segment")
@@ -108,8 +108,15 @@ _TYPES: dict[str, tuple] = {
     "frames_dir": (str,),
     "gif": (bool,),
 }
-_TYPES |= {name: _NUMBER if SETTINGS[name].kind is float else (SETTINGS[name].kind,) for name in FLAGS}
-_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+_TYPES |= {
+    name: (list, str)
+    if SETTINGS[name].many
+    else _NUMBER
+    if SETTINGS[name].kind is float
+    else (SETTINGS[name].kind,)
+    for name in FLAGS
+}
+_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
 
 
 def _lines(node: yaml.Node, path: tuple = (), found: dict | None = None) -> dict[tuple, int]:
@@ -170,6 +177,8 @@ class _Checker:
                 wanted = " or ".join(_TYPE_NAMES[t] for t in types)
                 self.error((*path, key), f"expected {wanted}, got {value!r}")
                 continue
+            if key in SETTINGS and SETTINGS[key].many and isinstance(value, str):
+                value = [value]  # one item may be written without the list
             values[key] = value
         return values
 
@@ -233,6 +242,8 @@ def _check_values(board: Storyboard, checker: _Checker, base: Path) -> None:
         checker.error(("fps",), f"must be positive (got {board.fps})")
     for where, values in ((), board), *((("segments", i), seg) for i, seg in enumerate(board.segments)):
         for name in FLAGS:
+            if SETTINGS[name].path and getattr(values, name):  # relative to the storyboard, as images are
+                setattr(values, name, [relative_to(base, item) for item in getattr(values, name)])
             problem = SETTINGS[name].problem(getattr(values, name))
             if problem is not None:
                 checker.error((*where, name), problem)

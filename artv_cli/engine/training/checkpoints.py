@@ -78,6 +78,20 @@ def export(model: ARTVModel, parts, accelerator, ema, config: TrainConfig, step:
         "seed": config.seed,
         "versions": versions(),
     }
+    if config.lora:  # the adapter alone, in peft's layout, with what it was trained on
+        from artv_cli.engine.model.lora import save_adapter
+
+        meta = {
+            "base_name": config.model,
+            "data": str(config.data),
+            "steps": step,
+            "weights": "raw" if ema is None else config.export,
+            "trigger_words": list(config.trigger_words),
+            "seed": config.seed,
+            "versions": versions(),
+        }
+        with export_weights(ema, unwrapped, config):
+            return save_adapter(model, config.out / "adapter", meta)
     with export_weights(ema, unwrapped, config):
         model.name = str(config.out / "model")
         return model.save(config.out / "model")

@@ -19,6 +19,9 @@ from artv_cli.engine.model.artv import ARTVModel
 from artv_cli.errors import ArtvError
 from artv_cli.versions import versions  # noqa: F401 (imported from here by the trainer)
 
+LORA_PARTS = ("unet", "mask_unet", "cond", "mask_cond", "text_encoder")
+"""What a LoRA adapter may adapt (engine/model/lora.py)."""
+
 OnEvent = Callable[[str, dict], None]
 """on_event(kind, info): progress of a run, reported on the main process only."""
 
@@ -126,6 +129,18 @@ class TrainConfig:
     1 + motion_weight * |z^i - z^{i-1}| (the channel mean of the clean latents' change, unit-scale latents),
     normalised so the loss keeps its scale. The moving object is a few percent of a frame; this makes its
     motion count. 0 is the plain loss of Eq. 4; the base stage ignores it."""
+    lora: int = 0
+    """Train a LoRA adapter of this rank through peft instead of the whole model (0: the whole model);
+    the export is RUN/adapter, the base weights stay as they are."""
+    lora_alpha: float | None = None
+    """LoRA's alpha (the adapter's output is scaled by alpha / rank); None: the rank."""
+    lora_parts: list[str] = field(default_factory=lambda: ["unet"])
+    """What the adapter adapts: unet (Phi_dynamic), mask_unet (Phi_mask), cond, mask_cond, text_encoder."""
+    lora_targets: list[str] = field(default_factory=list)
+    """Layer names to adapt (peft's target_modules, matched at the end of a layer's name); none: the
+    defaults of engine/model/lora.py (attention, transformer projections, ResNet convolutions)."""
+    trigger_words: list[str] = field(default_factory=list)
+    """Words that call up what the adapter learned, recorded in its artv_adapter.json."""
 
     def check(self) -> None:
         """Refuse values no run can use, naming the flag and a fix; `train` calls it first, so a library
@@ -166,6 +181,17 @@ class TrainConfig:
              "use --first-step-share 0.3"),
             (self.motion_weight < 0, f"--motion-weight must be 0 or more (got {self.motion_weight:g})",
              "use --motion-weight 4"),
+            (self.lora < 0, f"--lora must be 0 (off) or a rank of 1 or more (got {self.lora})",
+             "use --lora 8"),
+            (self.lora > 0 and self.stage != "artv", f"--lora trains an adapter of an ART-V model, not the "
+             f"{self.stage} stage", "leave out --lora, or use --stage artv"),
+            (self.lora > 0 and self.train_text_encoder, "--lora and --train-text-encoder: the text encoder "
+             "would be trained whole beside the adapter", "use --lora-parts unet,text_encoder instead"),
+            (self.lora_alpha is not None and self.lora_alpha <= 0,
+             f"--lora-alpha must be positive (got {self.lora_alpha})", "use --lora-alpha 8 (the rank)"),
+            (bool(set(self.lora_parts) - set(LORA_PARTS)),
+             f"--lora-parts {', '.join(sorted(set(self.lora_parts) - set(LORA_PARTS)))} is unknown",
+             f"use some of: {','.join(LORA_PARTS)}"),
         )  # fmt: skip
         for bad, message, fix in problems:
             if bad:

@@ -191,7 +191,8 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     emit("data", text=catalogue.describe())
 
     # 2. Build the model: Phi_dynamic from the base, Phi_mask and the new parts fresh; VAE and text frozen.
-    model = load_base(config.model, config.seed).to(accelerator.device)
+    # (an adapter is trained on the model as it renders: a built-in random model with its own seed, 0)
+    model = load_base(config.model, 0 if config.lora else config.seed).to(accelerator.device)
     method = model.config
     width = config.width or min(method.native_size, 320)
     height = config.height or width
@@ -207,9 +208,8 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         record_training_words(model, [item.caption for item in catalogue.items])
     model.vae.requires_grad_(False).eval()
     model.text_encoder.requires_grad_(config.train_text_encoder).train(config.train_text_encoder)
-    parts = TrainableParts(
-        model, config.train_text_encoder, base=base_stage, motion_weight=config.motion_weight
-    ).train()
+    with_text = config.train_text_encoder or (config.lora > 0 and "text_encoder" in config.lora_parts)
+    parts = TrainableParts(model, with_text, base=base_stage, motion_weight=config.motion_weight).train()
     if not method.use_mask or base_stage:  # the ablation without Phi_mask, or the base stage: no Phi_mask
         model.mask_unet.requires_grad_(False)
         model.mask_cond.requires_grad_(False)
@@ -218,10 +218,20 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         for name, param in model.unet.named_parameters():
             if "_ip" in name or name.startswith("class_embedding"):
                 param.requires_grad_(False)
+    if config.lora:  # an adapter only: peft's LoRA layers in the chosen parts, every base weight frozen
+        from artv_cli.engine.model.lora import add_lora
+
+        count = add_lora(
+            model, config.lora, config.lora_alpha, config.lora_parts, config.lora_targets or None
+        )
+        where = ", ".join(config.lora_parts)
+        emit("notice", text=f"LoRA rank {config.lora} on {where}: {count / 1e6:.2f} M adapter parameters; "
+                            "the base weights stay as they are")  # fmt: skip
     if config.gradient_checkpointing:
         model.unet.enable_gradient_checkpointing()
         model.mask_unet.enable_gradient_checkpointing()
-    emit("model", text=f"{config.model}: {sum(p.numel() for p in parts.parameters()) / 1e6:.1f} M trained")
+    trained_count = sum(p.numel() for p in parts.parameters() if p.requires_grad)
+    emit("model", text=f"{config.model}: {trained_count / 1e6:.1f} M trained")
 
     # 3. Data: the latent cache (built once, by the main process) or decoding on the fly.
     if config.cache:
@@ -250,6 +260,8 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     ema = EMAModel(trained, decay=config.ema_decay) if config.ema_decay > 0 else None
     parts, optimizer = accelerator.prepare(parts, optimizer)
     accelerator.register_for_checkpointing(schedule)
+    if config.lora:  # a LoRA run's checkpoints hold the adapter, not another copy of the frozen base
+        accelerator.register_save_state_pre_hook(_adapter_only)
     if ema is not None:
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
@@ -257,7 +269,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     config.out.mkdir(parents=True, exist_ok=True)
     start = 0
     if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
+        accelerator.load_state(str(checkpoint), **({"strict": False} if config.lora else {}))
         state = json.loads((checkpoint / "trainer.json").read_text())
         start = state["step"]
         skipped = Counter(state["skipped"])
@@ -443,6 +455,12 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     if accelerator.is_main_process:
         write_json(config.out / "summary.json", asdict(result))
     return result
+
+
+def _adapter_only(models, weights, output_dir) -> None:
+    """accelerate's save hook of a LoRA run: keep the adapter's weights of each model's state."""
+    for index, state in enumerate(weights):
+        weights[index] = {key: value for key, value in state.items() if ".lora_" in key}
 
 
 def _validate(accelerator, model, parts, ema, config, catalogue, spec, step, emit) -> None:
