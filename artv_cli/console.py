@@ -141,18 +141,64 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def progress_bar():
-    """The progress bar of long commands, on stderr: description, bar, done/total, elapsed, eta."""
+PREVIEW_COLUMNS = 64
+"""The widest preview, in characters (two pixels a character, so a 64x64 frame at its own size)."""
+
+
+class FramePreview:
+    """The newest finished frame as truecolour half blocks (each character two pixels: the upper one its
+    foreground, the lower its background), fitted to the terminal; drawn once per frame, then reused."""
+
+    def __init__(self):
+        self.segments: list = []
+
+    def show(self, frame) -> None:
+        from rich.color import Color
+        from rich.segment import Segment
+        from rich.style import Style
+
+        if isinstance(frame, list):  # a batch step hands one frame per video: the first is shown
+            frame = frame[0]
+        width, height = err.size
+        rows_free = max(4, height - 6)  # the bar and a little room under the picture
+        columns = max(
+            8, min(width - 1, PREVIEW_COLUMNS, int(rows_free * 2 * frame.shape[1] / frame.shape[0]))
+        )
+        segments = []
+        for line in _half_block_cells(frame, columns):
+            for top, bottom in line:
+                style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
+                segments.append(Segment("\u2580", style))
+            segments.append(Segment.line())
+        self.segments = segments
+
+    def __rich_console__(self, console, options):
+        yield from self.segments
+
+
+def _half_block_cells(image, columns: int):
+    """Rows of (upper pixel, lower pixel) pairs of `image` resized to `columns` pixels wide."""
+    import numpy as np
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    rows = max(1, round(height * columns / width / 2))
+    small = np.asarray(Image.fromarray(image).resize((columns, rows * 2), Image.BILINEAR)).tolist()
+    return [list(zip(small[2 * y], small[2 * y + 1], strict=True)) for y in range(rows)]
+
+
+def progress_bar(preview: bool = False):
+    """The progress bar of long commands, on stderr: description, bar, done/total, elapsed, eta; with
+    `preview` (and stderr a terminal), the newest finished frame above it (`progress.show(frame)`)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    return Progress(
+    return _progress(preview)(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -161,15 +207,39 @@ def progress_bar():
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=err,
+        refresh_per_second=4 if preview else 10,
     )
 
 
-def batch_progress():
-    """The bar of `artv batch`, on stderr: videos done/total, videos a minute, elapsed, eta."""
+def _progress(preview: bool):
+    """rich's Progress, with a `show(frame)` that draws the frame above the bars when `preview` is on and
+    stderr is a terminal (a log file gets no pictures), and does nothing otherwise."""
+    from rich.progress import Progress
+
+    class Previewing(Progress):
+        picture = None
+
+        def show(self, frame) -> None:
+            if not (preview and self.console.is_terminal) or frame is None:
+                return
+            self.picture = self.picture or FramePreview()
+            self.picture.show(frame)
+            self.refresh()
+
+        def get_renderables(self):
+            if self.picture is not None:
+                yield self.picture
+            yield from super().get_renderables()
+
+    return Previewing
+
+
+def batch_progress(preview: bool = False):
+    """The bar of `artv batch`, on stderr: videos done/total, videos a minute, elapsed, eta; `preview` as
+    for `progress_bar`."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
@@ -182,7 +252,7 @@ def batch_progress():
             speed = task.finished_speed or task.speed
             return Text(f"{speed * 60:.1f} videos/min" if speed else "-- videos/min")
 
-    return Progress(
+    return _progress(preview)(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),

@@ -72,6 +72,8 @@ def _default_text(name: str) -> str:
     setting = SETTINGS[name]
     if setting.many:
         return "(repeatable; default: none)"
+    if setting.kind is bool:
+        return f"(default: {'on' if setting.default else 'off'})"
     text = f"{setting.default:g}" if isinstance(setting.default, float) else str(setting.default)
     if setting.model_key:
         text = f"the model's recommendation, else {text}"
@@ -96,7 +98,11 @@ def _type(name: str) -> type:
 SETTING_OPTIONS = {
     name: Annotated[
         _type(name) | None,
-        typer.Option(SETTINGS[name].option, help=f"{SETTINGS[name].help} {_default_text(name)}"),
+        typer.Option(
+            SETTINGS[name].option
+            + (f"/--no-{SETTINGS[name].option[2:]}" if SETTINGS[name].kind is bool else ""),
+            help=f"{SETTINGS[name].help} {_default_text(name)}",
+        ),
     ]
     for name in FLAGS
 }

@@ -115,6 +115,7 @@ def run(args) -> dict:
                 "colour_lock",
                 "mask_every",
                 "first_frame_steps",
+                "lora",
             )
         },
         "rows": {},
@@ -233,6 +234,7 @@ def main() -> None:
     parser.add_argument("--colour-lock", type=float, help="the sampler's colour lock (default: the model's)")
     parser.add_argument("--mask-every", type=int, default=1, help="run Phi_mask every k-th step (speed knob)")
     parser.add_argument("--first-frame-steps", type=int, help="steps of a text-only video's frame 0")
+    parser.add_argument("--lora", action="append", help="a LoRA adapter, PATH[:SCALE]; repeat to stack")
     parser.add_argument("--ceiling", action="store_true")
     parser.add_argument("--skip-grammar", action="store_true", help="render only --people (and --long)")
     parser.add_argument("--long", type=int, default=0, help="also render this many frames (drift)")

@@ -204,12 +204,13 @@ def _render(state, engine, rows, done, mine, out, model, batch_size) -> None:
         return
     from artv_cli.console import batch_progress
 
-    with batch_progress() as progress:
+    with batch_progress(preview=True) as progress:  # frames come only to rows with preview on
         task = progress.add_task("videos", total=len(rows), completed=len(done))
         seen = [time.monotonic()]
 
-        def refresh(*_args) -> None:
+        def refresh(frame=None, step=None, steps=None, preview=None) -> None:
             raise_if_terminated()
+            progress.show(preview)  # a finished frame (the first video of a group), with preview on
             if time.monotonic() - seen[0] > 0.5:
                 seen[0] = time.monotonic()
                 progress.update(task, completed=len(engine.read_manifest(out)))

@@ -63,6 +63,13 @@ def synth(
             "palette; captions keep the palette's names, the ground truth records the colour drawn."
         ),
     ] = 0,
+    shapes: Annotated[
+        str,
+        typer.Option(
+            help="Shapes to draw from, comma-separated: circle, square, triangle, diamond (the world's) and "
+            "ring (which the default model never saw: a concept to teach a LoRA adapter)."
+        ),
+    ] = "circle,square,triangle,diamond",
     unnamed: Annotated[
         float,
         typer.Option(
@@ -108,6 +115,7 @@ def synth(
         start=start,
         jitter=jitter,
         unnamed=unnamed,
+        shapes=tuple(p.strip() for p in shapes.split(",") if p.strip()),
     )
     columns = (
         TextColumn("videos"),

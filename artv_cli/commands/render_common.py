@@ -36,11 +36,12 @@ def run_render(request, json_out: bool) -> None:
     )
     made = request.frames - (1 if job.pixels is not None else 0)
     total = max(1, made * job.steps + (job.first_frame_steps or job.steps) - job.steps)
-    with progress_bar() as progress:
+    with progress_bar(preview=bool(request.preview)) as progress:
         task = progress.add_task(f"frame 1/{request.frames}", total=total)
 
         def on_step(frame: int, step: int, steps: int, preview) -> None:
             raise_if_terminated()
+            progress.show(preview)  # a finished frame, with --preview
             progress.update(task, advance=1, description=f"frame {frame + 1}/{request.frames}")
 
         result = render_video(request, job, on_step=on_step, argv=sys.argv[1:])

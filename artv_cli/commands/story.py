@@ -120,7 +120,7 @@ def story(
     started = time.perf_counter()
     from artv_cli.console import progress_bar
 
-    progress = progress_bar()
+    progress = progress_bar(preview=any(p.preview for p in planned))
     try:
         with progress:
             task = progress.add_task("story", total=max(1, steps_total))
@@ -129,8 +129,9 @@ def story(
             )
             progress.update(task, completed=done_before)
 
-            def on_frame(segment: int, frame: int, step: int, steps: int) -> None:
+            def on_frame(segment: int, frame: int, step: int, steps: int, preview=None) -> None:
                 raise_if_terminated()  # a SIGTERM that landed in a finalizer is not lost
+                progress.show(preview)  # a finished frame, with preview on
                 progress.update(
                     task,
                     advance=1,

@@ -52,7 +52,8 @@ def train(
     model: Annotated[
         str,
         typer.Option(
-            help="Start from: a Stable Diffusion folder, an ART-V folder, tiny-random, sd21-random."
+            help="Start from: a Stable Diffusion folder, an ART-V folder, default (the embedded model), "
+            "tiny-random, sd21-random."
         ),
     ],
     out: Annotated[
@@ -193,7 +194,9 @@ def train(
 
       artv train --data synth-data --model tiny-random --out runs/base --steps 200 --lr 1e-3 --stage base
 
-      artv train --data my-clips --model default --out runs/my-lora --lora 8 --steps 300 --lr 1e-3
+      artv train --data synth-data --model default --out runs/my-lora --lora 8 --steps 300 --lr 1e-3
+
+      artv animate examples/red-ball.png "a red circle moves right slowly" --lora runs/my-lora/adapter
     """
     from artv_cli.engine.sampling.request import parse_size
     from artv_cli.engine.training.trainer import TrainConfig

@@ -93,3 +93,30 @@ def test_unnamed_captions_leave_out_the_look_but_keep_the_motion():
     assert bad.exit_code == 2 and "--unnamed" in bad.output
     bad = CliRunner().invoke(app, ["data", "synth", "x", "--jitter", "100"])
     assert bad.exit_code == 2 and "--jitter" in bad.output
+
+
+def test_shapes_ring_draws_a_new_shape_the_scorer_tells_apart_and_the_world_stays_the_same():
+    from artv_cli.engine.data.synth import draw_frame
+    from artv_cli.engine.evaluation.worldscore import WorldScorer, classify_shape, parse_prompt
+
+    settings = SynthSettings(videos=8, seed=4, shapes=("ring",), **WORLD)
+    rings = [ground_truth(design_video(i, settings), settings) for i in range(8)]
+    assert all(v.objects[0].shape == "ring" and " ring " in v.caption for v in rings)
+    seen = []
+    for video in rings:  # each ring is scored as a ring, by the scorer that scores every render
+        scorer = WorldScorer(parse_prompt(video.caption))
+        for frame in range(settings.frames):
+            scorer.add(draw_frame(video, frame, settings))
+        seen.append(scorer.result()["objects"][0]["shape_seen"])
+    assert seen == ["ring"] * 8
+    disc = np.zeros((21, 21), bool)
+    yy, xx = np.mgrid[:21, :21]
+    disc[(yy - 10) ** 2 + (xx - 10) ** 2 <= 64] = True
+    assert classify_shape(disc) == "circle"
+    disc[(yy - 10) ** 2 + (xx - 10) ** 2 <= 9] = False
+    assert classify_shape(disc) == "ring"
+    _, before = videos("train", "grammar", n=12)  # the world's own four only, unless asked
+    assert {v.objects[0].shape for v in before} <= {"circle", "square", "triangle", "diamond"}
+    assert "ring" not in vocabulary()  # a word the default model never saw
+    result = CliRunner().invoke(app, ["data", "synth", "x", "--shapes", "ring,star"])
+    assert result.exit_code == 2 and "--shapes: unknown" in result.stderr

@@ -28,6 +28,8 @@ NOUNS = {
     "triangle": ("triangle", "wedge"),
     "diamond": ("diamond", "rhombus", "lozenge"),
 }
+NEW_NOUNS = {"ring": ("ring", "hoop")}
+"""Nouns of the shapes drawn only when asked (world.NEW_SHAPES): not among the world's words."""
 VERBS = ("moves", "moving", "goes", "going", "heads", "heading", "drifts", "drifting", "travels", "slides")
 DIRECTION_PHRASES = {
     "right": ("right", "to the right", "rightwards", "towards the right"),
@@ -80,7 +82,7 @@ _DIRECTION_WORDS = {
 }  # fmt: skip
 _SPEED_WORDS = {"slowly": "slowly", "slow": "slowly", "gently": "slowly",
                 "quickly": "quickly", "fast": "quickly", "rapidly": "quickly"}  # fmt: skip
-_SHAPE_WORDS = {word: shape for shape, words in NOUNS.items() for word in words}
+_SHAPE_WORDS = {word: shape for shape, words in (NOUNS | NEW_NOUNS).items() for word in words}
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -131,7 +133,7 @@ def draw_phrasing(rng: np.random.Generator, shape: str, direction: str, split: s
     """A random phrasing of the given split (redrawn until it belongs to it)."""
     while True:
         phrasing = Phrasing(
-            noun=int(rng.integers(len(NOUNS[shape]))),
+            noun=int(rng.integers(len((NOUNS | NEW_NOUNS)[shape]))),
             verb=int(rng.integers(len(VERBS))),
             direction=int(rng.integers(len(DIRECTION_PHRASES[direction]))),
             speed=int(rng.integers(-1, len(SPEED_PHRASES["slowly"]))),
@@ -148,7 +150,7 @@ def draw_phrasing(rng: np.random.Generator, shape: str, direction: str, split: s
 def phrase(colour: str, shape: str, direction: str, speed: str, tone: str, phrasing: Phrasing) -> str:
     """One object on a plain background, said the way `phrasing` says it."""
     article = "an" if colour[0] in "aeiou" else "a"
-    subject = f"{article} {colour} {NOUNS[shape][phrasing.noun]}"
+    subject = f"{article} {colour} {(NOUNS | NEW_NOUNS)[shape][phrasing.noun]}"
     verb = VERBS[phrasing.verb]
     where = DIRECTION_PHRASES[direction][phrasing.direction]
     how = SPEED_PHRASES[speed][phrasing.speed] if phrasing.speed >= 0 else ""

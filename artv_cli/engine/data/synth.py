@@ -24,6 +24,7 @@ import numpy as np
 from artv_cli.engine.data.captions import draw_phrasing, leave_out_look, phrase
 from artv_cli.engine.data.video import VideoWriter
 from artv_cli.engine.data.world import (  # noqa: F401 (re-exported: the world's words live there)
+    ALL_SHAPES,
     BACKGROUND_TONES,
     CAMERAS,
     COLOURS,
@@ -68,6 +69,8 @@ class SynthSettings:
     jitter: int = 0
     """Draw each object's colour and each background tone up to this far (per channel, 0-255) off the
     palette; the caption keeps the palette's name and the ground truth records the colour drawn."""
+    shapes: tuple[str, ...] = SHAPES
+    """Shapes to draw from (the world's four, and `ring`, which the default model never saw)."""
     unnamed: float = 0.0
     """Share of captions of one object that leave out its colour, its shape or both ("the ball", "a red
     object", "it"), so that a model must read what the object looks like from the frames."""
@@ -109,7 +112,7 @@ def held_out(colour: str, shape: str, direction: str, every: int) -> bool:
     of its 8 directions in training, and every word on its own is still seen: the test prompts are new
     combinations of known words.
     """
-    index = list(COLOURS).index(colour) + SHAPES.index(shape) + list(DIRECTIONS).index(direction)
+    index = list(COLOURS).index(colour) + ALL_SHAPES.index(shape) + list(DIRECTIONS).index(direction)
     return every > 0 and index % every == 0
 
 
@@ -117,7 +120,9 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
     """Draw one video's recipe from (seed, index)."""
     rng = np.random.default_rng([settings.seed, index])
     n_objects = 1 if rng.random() < 0.6 or settings.max_objects < 2 else 2
-    shapes = rng.choice(SHAPES, size=n_objects, replace=False)
+    shapes = rng.choice(
+        SHAPES if settings.shapes == SHAPES else list(settings.shapes), size=n_objects, replace=False
+    )
     colours = rng.choice(list(COLOURS), size=n_objects, replace=False)
     pattern = str(rng.choice(PATTERNS if settings.patterns == PATTERNS else list(settings.patterns)))
     tones = tuple(str(t) for t in rng.choice(list(BACKGROUND_TONES), size=2, replace=False))
@@ -231,6 +236,8 @@ def _inside(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
         return np.maximum(np.abs(dx), np.abs(dy)) <= r * 0.85
     if shape == "diamond":
         return np.abs(dx) + np.abs(dy) <= r * 1.2
+    if shape == "ring":  # a disc with a hole of half its radius
+        return (dx * dx + dy * dy <= r * r) & (dx * dx + dy * dy >= (0.5 * r) ** 2)
     # triangle pointing up: base at +0.7 r, apex at -r (y grows downwards)
     return (dy <= 0.7 * r) & (np.abs(dx) <= 0.9 * (dy + r) / 1.7)
 
@@ -288,6 +295,7 @@ def check_world(settings: SynthSettings) -> None:
     for flag, values, known in (
         ("--cameras", settings.cameras, CAMERAS),
         ("--patterns", settings.patterns, PATTERNS),
+        ("--shapes", settings.shapes, ALL_SHAPES),
     ):
         unknown = [v for v in values if v not in known]
         if unknown or not values:
@@ -295,6 +303,11 @@ def check_world(settings: SynthSettings) -> None:
                 f"{flag}: unknown or empty ({', '.join(unknown) or 'nothing given'})",
                 f"give a comma-separated list of {', '.join(known)}",
             )
+    if len(set(settings.shapes)) < settings.max_objects:
+        raise ArtvError(
+            f"--shapes: {settings.max_objects} objects per video need as many shapes",
+            "give more shapes, or --max-objects 1",
+        )
     if settings.holdout < 0 or settings.holdout == 1:
         raise ArtvError(
             f"--holdout must be 0 (none) or at least 2 (got {settings.holdout})",
@@ -380,7 +393,7 @@ def synth_dataset(
             "settings": asdict(settings),
             "colours": COLOURS,
             "background_tones": BACKGROUND_TONES,
-            "shapes": SHAPES,
+            "shapes": list(settings.shapes),
             "patterns": PATTERNS,
             "directions": DIRECTIONS,
             "speeds": SPEEDS,

@@ -22,6 +22,10 @@ BACKGROUND_TONES = {
     "teal": (30, 95, 95),
 }
 SHAPES = ("circle", "square", "triangle", "diamond")
+"""The shapes of the world (what the default model was trained on)."""
+NEW_SHAPES = ("ring",)
+"""Shapes drawn only when asked (`artv data synth --shapes ring`): concepts to teach an adapter."""
+ALL_SHAPES = SHAPES + NEW_SHAPES
 PATTERNS = ("plain", "striped", "checkered")
 # Direction words and unit vectors in image coordinates (x right, y down).
 DIRECTIONS = {

@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from artv_cli.engine.data.captions import parse_free
-from artv_cli.engine.data.synth import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS, camera_pose
+from artv_cli.engine.data.synth import BACKGROUND_TONES, COLOURS, DIRECTIONS, SPEEDS, camera_pose
+from artv_cli.engine.data.world import ALL_SHAPES
 
 COLOUR_TOLERANCE = 50  # largest per-channel difference from the palette colour that still counts
 BACKGROUND_TOLERANCE = 40  # largest per-channel difference of the border's median from the asked tone
 MIN_AREA = 0.001  # of the frame: smaller blobs are noise
 _DIRECTION_WORDS = "|".join(sorted(DIRECTIONS, key=len, reverse=True))  # longest first: "up and to the left"
 _OBJECT = re.compile(
-    rf"an? ({'|'.join(COLOURS)}) ({'|'.join(SHAPES)}) moves ({_DIRECTION_WORDS}) ({'|'.join(SPEEDS)})"
+    rf"an? ({'|'.join(COLOURS)}) ({'|'.join(ALL_SHAPES)}) moves ({_DIRECTION_WORDS}) ({'|'.join(SPEEDS)})"
 )
 _CAMERA = re.compile(r"the camera (pans|zooms) (left|right|up|down|in|out)")
 _PLAIN = re.compile(rf"on a plain ({'|'.join(BACKGROUND_TONES)}) background")
@@ -93,7 +94,7 @@ class _Track:
 
 
 def classify_shape(mask: np.ndarray) -> str | None:
-    """circle, square, triangle or diamond from a silhouette; None if it touches the frame's border."""
+    """circle, square, triangle, diamond or ring from a silhouette; None if it touches the frame's border."""
     rows, cols = np.nonzero(mask)
     if len(rows) < 20:
         return None
@@ -101,6 +102,9 @@ def classify_shape(mask: np.ndarray) -> str | None:
     if top == 0 or left == 0 or bottom == mask.shape[0] - 1 or right == mask.shape[1] - 1:
         return None
     fill = len(rows) / ((bottom - top + 1) * (right - left + 1))
+    middle_row, middle_col = (top + bottom) // 2, (left + right) // 2
+    if fill < 0.75 and not mask[middle_row - 1 : middle_row + 2, middle_col - 1 : middle_col + 2].any():
+        return "ring"  # the only shape with a hole: its centre is background
     if fill > 0.9:
         return "square"
     if fill > 0.66:

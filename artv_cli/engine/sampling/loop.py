@@ -68,6 +68,8 @@ class SampleSettings:
     """Run Phi_mask every k-th step and reuse its mask in between (1 = every step; a speed knob)."""
     colour_lock: float = 0.0
     """Pull each new frame's median colour this far (0-1) towards the anchor's (0 = off; step 7)."""
+    preview: bool = False
+    """Hand each finished frame to `on_step` with its frame's last step (the command draws it; step 9)."""
     lora: tuple[str, ...] | list[str] = ()
     """LoRA adapters, `PATH[:SCALE]` each, stacked (step 0); none: the model as loaded."""
     background_decode: bool | None = None
@@ -155,8 +157,13 @@ def render(
             [augment(model, z[v : v + 1], settings.noise_level, g) for v, g in enumerate(generators)]
         )
 
-    def frames_of(pixels: np.ndarray):  # what a step hands over: one frame, or one per video
-        return list(pixels) if several else pixels[0]
+    def frames_of(pixels: np.ndarray, index: int | None = None):  # one frame, or one per video
+        handed = list(pixels) if several else pixels[0]
+        if index is not None and settings.preview and on_step is not None:  # its last step, with the frame
+            on_step(index, last_steps[index], last_steps[index], handed)
+        return handed
+
+    last_steps: dict[int, int] = {}  # each generated frame's steps, for the preview's progress call
 
     # 0. Adapters: exactly the asked LoRA adapters, at their scales, run in the networks (each loaded once
     #    per model and checked against it; none asked: the model as loaded, to the byte).
@@ -247,6 +254,7 @@ def render(
         # 6. Denoise the frame from pure noise (set_timesteps also resets a multistep solver's history):
         #    eps_hat = m * eps_static + (1 - m) * eps_dynamic (Eqs. 5-7), then the guided sum (Sec. 4).
         steps = settings.steps if has_refs else settings.first_frame_steps or settings.steps
+        last_steps[frame] = steps
         scheduler.set_timesteps(steps, device=device)
         z = torch.cat(
             [randn_tensor((1, 4, h, w), generator=g, device=device, dtype=torch.float32) for g in generators]
@@ -271,7 +279,7 @@ def render(
                 settings.guidance_anchor,
             )
             z = scheduler.step(eps, t, z).prev_sample  # DDIM (eta 0) and DPM-Solver++ draw no noise
-            if on_step is not None:
+            if on_step is not None and not (settings.preview and step + 1 == steps):  # preview: step 9
                 on_step(frame, step + 1, steps, None)
 
         # 7. Colour lock, if asked: shift the decoded frame's median colour this far towards the anchor's
@@ -297,20 +305,21 @@ def render(
 
         # 9. Hand the frame to the writer, decoded to pixels; the loop itself stays in latent space. With a
         #    background decoder, frame i is decoded while frame i+1 is denoised, and handed over after it.
+        #    With `preview`, the frame's last progress call carries it (the command draws it).
         if locked is not None:  # already decoded by the colour lock
             if pending is not None:
-                yield frames_of(pending.result())
+                yield frames_of(pending.result(), frame - 1)
                 pending = None
-            yield frames_of(locked)
+            yield frames_of(locked, frame)
             continue
         if decoder is None:
-            yield frames_of(model.decode_latents(z))
+            yield frames_of(model.decode_latents(z), frame)
             continue
         if pending is not None:
-            yield frames_of(pending.result())
+            yield frames_of(pending.result(), frame - 1)
         pending = decoder.submit(_decode, model, z)
     if pending is not None:
-        yield frames_of(pending.result())
+        yield frames_of(pending.result(), state.frames_done - 1)
     if decoder is not None:
         decoder.shutdown()
 

@@ -27,7 +27,7 @@ class Setting:
     name: str
     """The Python name; the flag is `--name-with-dashes`, the storyboard key and batch column the name."""
     kind: type
-    """int, float or str."""
+    """int, float, str or bool."""
     default: object
     """The built-in default (None: decided by the frame loop, such as `first_frame_steps`)."""
     help: str
@@ -139,6 +139,11 @@ SETTINGS: dict[str, Setting] = {
             "first_frame_steps", int, None,
             "Steps of a frame made from blank references (frame 0 of a text-only video).",
             low=1, fast=True, flag=False, example="12",
+        ),
+        Setting(
+            "preview", bool, False,
+            "Draw each finished frame in the terminal above the progress bar (colour half blocks; off when "
+            "stderr is not a terminal).",
         ),
         Setting(
             "lora", str, (),

@@ -20,7 +20,7 @@ from pathlib import Path
 from artv_cli.engine.sampling.storyboard import PlannedSegment, Storyboard
 from artv_cli.errors import ArtvError
 
-OnFrame = Callable[[int, int, int, int], None]  # (segment index, frame in segment, step, steps)
+OnFrame = Callable[..., None]  # (segment index, frame in segment, step, steps, finished frame or None)
 
 
 def _concat(parts: list[Path], out: Path) -> None:
@@ -208,7 +208,7 @@ def render_story(
 
         def on_step(frame, step, total, preview, segment=segment):
             if on_frame is not None:
-                on_frame(segment.index, frame - segment.start, step, total)
+                on_frame(segment.index, frame - segment.start, step, total, preview)
 
         # No B-frames in segment files: their timestamps then join exactly (with B-frames, each joint
         # gains an edit-list gap that readers fill with duplicated frames).

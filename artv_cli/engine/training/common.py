@@ -213,12 +213,14 @@ class TrainResult:
 
 def load_base(spec: str, seed: int) -> ARTVModel:
     """The start: a built-in random preset, an ART-V folder (continue), or an SD folder (fresh ART-V)."""
-    from artv_cli.engine.hub.registry import RANDOM_MODELS
+    from artv_cli.engine.hub.registry import EMBEDDED_MODELS, RANDOM_MODELS, embedded_folder
     from artv_cli.engine.model.config import CONFIG_NAME
 
     if spec in RANDOM_MODELS:
         return ARTVModel.random(RANDOM_MODELS[spec], seed=seed)
     folder = Path(spec).expanduser()
+    if spec in EMBEDDED_MODELS and not folder.exists():  # the default model, inside the package
+        folder = embedded_folder(spec)
     if not folder.exists():
         from artv_cli.engine.hub.downloads import local_path, registry
 
@@ -230,7 +232,8 @@ def load_base(spec: str, seed: int) -> ARTVModel:
         return ARTVModel.from_base(folder, seed=seed)
     raise ArtvError(
         f"--model {spec}: no such folder",
-        "give a diffusers Stable Diffusion folder, an ART-V model folder, or tiny-random / sd21-random",
+        "give a diffusers Stable Diffusion folder, an ART-V model folder, default, or tiny-random / "
+        "sd21-random",
     )
 
 
