@@ -31,6 +31,13 @@ def story(
     dry_run: Annotated[
         bool, typer.Option(help="Check the storyboard and print the plan; render nothing.")
     ] = False,
+    sheet: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --dry-run: also render the first 3 frames of each segment at 4 steps, chained, into "
+            "this PNG, each segment's prompt under its frames (a look before the long render)."
+        ),
+    ] = None,
     model: o.Model = None,
     size: o.Size = None,
     seed: Annotated[
@@ -80,11 +87,22 @@ def story(
         job.record,
         job.speed,
     )
+    if sheet is not None and (not dry_run or sheet.suffix.lower() != ".png"):
+        raise ArtvError(
+            f"--sheet {sheet}: a PNG written by --dry-run",
+            f"use --dry-run --sheet {sheet.with_suffix('.png')}",
+        )
+    if sheet is not None and sheet.exists() and not force:
+        raise ArtvError(
+            f"{sheet} exists; nothing was changed", "add --force to replace it, or give another name"
+        )
     resume = job.resume  # without a partial render, the command is the one without --resume
     total_frames = sum(p.frames for p in planned)
     work = work_dir(target)
     if dry_run:
         print(_plan_text(planned, board, size, ref, target))
+        if sheet is not None:
+            _write_sheet(sheet, job, device, dtype)
         return
     if (work / "state.pt").is_file() and not resume:
         raise ArtvError(
@@ -226,3 +244,31 @@ def _plan_text(planned, board, size, ref, target) -> str:
     )
     lines.append(f"output: {target}")
     return "\n".join(lines)
+
+
+def _write_sheet(path: Path, job, device, dtype) -> None:
+    """`--dry-run --sheet`: a few low-step frames of each segment in one PNG (engine: `plan_sheet`)."""
+    import os
+
+    from artv_cli.console import progress_bar
+    from artv_cli.engine.hub.devices import resolve_device, resolve_dtype
+    from artv_cli.engine.hub.registry import load_model
+    from artv_cli.engine.sampling.story import plan_sheet
+
+    started = time.perf_counter()
+    torch_device = resolve_device(device)
+    model = load_model(job.ref, torch_device, resolve_dtype(dtype.value, torch_device))
+    with progress_bar() as progress:
+        task = progress.add_task("sheet", total=len(job.planned))
+
+        def on_segment(index: int) -> None:
+            raise_if_terminated()
+            progress.update(task, completed=index + 1, description=f"sheet: segment {index + 1}")
+
+        image = plan_sheet(model, job.planned, job.size, job.speed, on_segment=on_segment)
+    partial = path.with_name(f".{path.name}.partial.png")
+    image.save(partial)
+    os.replace(partial, path)
+    err.print(
+        f"wrote the sheet of {len(job.planned)} segments to {path} in {time.perf_counter() - started:.1f} s"
+    )

@@ -126,6 +126,26 @@ def test_dry_run_prints_the_plan_and_renders_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["three.yaml"]
 
 
+def test_dry_run_sheet_shows_each_segment_s_first_frames_with_its_prompt(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "three.yaml").write_text(THREE)
+    result = invoke(["story", "three.yaml", "--dry-run", "--sheet", "plan.png"])
+    assert result.exit_code == 0, result.output
+    assert "wrote the sheet of 3 segments to plan.png" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.png", "three.yaml"]  # no video
+    sheet = np.asarray(Image.open("plan.png").convert("RGB")).astype(int)
+    assert sheet.shape == (3 * (128 + 28), 3 * 128, 3)  # a row per segment: 3 frames (2 for segment 3)
+    assert (sheet[2 * 156 : 2 * 156 + 128, 2 * 128 :] == 255).all()  # segment 3 has 2 frames: blank
+    assert (sheet[128:156].min(axis=2) < 128).any()  # the prompt, written under the first row
+    again = invoke(["story", "three.yaml", "--dry-run", "--sheet", "plan.png"])
+    assert again.exit_code == 2 and "--force" in again.stderr
+    for args, words in ((["--sheet", "x.png"], "--dry-run"), (["--dry-run", "--sheet", "x.jpg"], "PNG")):
+        bad = invoke(["story", "three.yaml", *args])
+        assert bad.exit_code == 2 and words in bad.stderr, bad.output
+
+
 def test_a_story_renders_its_summed_frames_and_chains_the_references(tiny_model, tmp_path, monkeypatch):
     """Segment 2's first frame is conditioned on the last two latents of segment 1 (noise level 0: exact)."""
     (tmp_path / "three.yaml").write_text(THREE)

@@ -140,6 +140,69 @@ def plan_story(
     return StoryPlan(board, planned, size, ref, target, record, speed, resume and partial)
 
 
+def _settings(segment, method, size, speed, frames: int, **changes):
+    """The frame loop's settings of a segment: its values, else the model's recommendation, else the
+    defaults; `frames` of it (render() counts frames over the whole story)."""
+    from dataclasses import replace
+
+    from artv_cli.engine.sampling.loop import SampleSettings
+    from artv_cli.engine.sampling.settings import FLAGS, resolve
+
+    values, _ = resolve({name: getattr(segment, name) for name in FLAGS}, method)
+    values["first_frame_steps"] = (speed or {}).get("first_frame_steps")  # a --fast preset's
+    settings = SampleSettings(
+        frames=segment.start + frames,
+        width=size[0],
+        height=size[1],
+        seed=segment.seed,
+        negative_prompt=segment.negative_prompt,
+        **values,
+    )
+    return replace(settings, **changes)
+
+
+def plan_sheet(model, planned: list, size: tuple[int, int], speed: dict | None = None, frames: int = 3,
+               steps: int = 4, on_segment: Callable[[int], None] | None = None):  # fmt: skip
+    """A look at the story before the long render (`artv story --dry-run --sheet`): the first `frames`
+    frames of each segment at `steps` denoising steps, chained as the render chains them (the next
+    segment starts from the last sheet frame of the one before), one row per segment with its prompt
+    under it. Returns a PIL image."""
+    from PIL import Image, ImageDraw
+
+    from artv_cli.engine.data.images import load_image
+    from artv_cli.engine.sampling.loop import RenderState, render
+
+    state, rows = RenderState(), []
+    for segment in planned:
+        state.frames_done = segment.start  # the sheet's frames stand for the segment's first ones
+        count = min(frames, segment.frames)
+        fewer = min(steps, segment.steps)
+        settings = _settings(segment, model.config, size, speed, frames=count, steps=fewer,
+                             first_frame_steps=None, preview=False)  # fmt: skip
+        image = load_image(Path(segment.image)).fitted(*size) if segment.image else None
+        previous = planned[segment.index - 1].prompt if segment.index > 0 and segment.transition else None
+        made = list(render(model, segment.prompt, settings, image=image, state=state,
+                           reanchor=segment.reanchor and segment.index > 0,
+                           transition=(previous, segment.transition) if previous else None))  # fmt: skip
+        rows.append((segment, made))
+        if on_segment is not None:
+            on_segment(segment.index)
+    scale, text_height = 2, 28
+    width, height = size[0] * scale, size[1] * scale
+    columns = max(len(made) for _, made in rows)
+    sheet = Image.new("RGB", (max(columns * width, 320), len(rows) * (height + text_height)), "white")
+    draw = ImageDraw.Draw(sheet)
+    per_line = max(20, sheet.width // 6)
+    for r, (segment, made) in enumerate(rows):
+        y = r * (height + text_height)
+        for c, frame in enumerate(made):
+            sheet.paste(Image.fromarray(frame).resize((width, height), Image.NEAREST), (c * width, y))
+        label = f"{segment.index + 1}: {segment.prompt}"
+        draw.text((2, y + height + 1), label[:per_line], fill="black")
+        draw.text((2, y + height + 14), label[per_line : 2 * per_line], fill="black")
+    return sheet
+
+
 def work_dir(out: Path) -> Path:
     return out.with_name(f".{out.name}.story")
 
@@ -164,8 +227,7 @@ def render_story(
 
     from artv_cli.engine.data.images import load_image
     from artv_cli.engine.data.video import VideoWriter, write_sidecar
-    from artv_cli.engine.sampling.loop import RenderState, SampleSettings, render
-    from artv_cli.engine.sampling.settings import FLAGS, resolve
+    from artv_cli.engine.sampling.loop import RenderState, render
 
     work = work_dir(out)
     # a resume must continue the same story: the resolved storyboard (size and model included) must match
@@ -193,16 +255,7 @@ def render_story(
     method = model.config
     frames_dir = work / "frames"
     for segment in planned[done:]:
-        values, _ = resolve({name: getattr(segment, name) for name in FLAGS}, method)
-        values["first_frame_steps"] = (speed or {}).get("first_frame_steps")  # a --fast preset's
-        settings = SampleSettings(
-            frames=segment.start + segment.frames,  # render() counts frames over the whole story
-            width=size[0],
-            height=size[1],
-            seed=segment.seed,
-            negative_prompt=segment.negative_prompt,
-            **values,
-        )
+        settings = _settings(segment, method, size, speed, frames=segment.frames)
         image = load_image(Path(segment.image)).fitted(*size) if segment.image else None
         previous = planned[segment.index - 1].prompt if segment.index > 0 and segment.transition else None
 
