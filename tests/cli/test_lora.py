@@ -201,3 +201,20 @@ def test_rank_8_on_the_default_models_shapes_is_at_most_2_mb():
 
     model = ARTVModel.random("world64", seed=0)
     assert add_lora(model, 8, None) * 4 <= 2 * 10**6  # fp32 bytes
+
+
+def test_an_adapter_trains_and_loads_on_a_folder_made_by_artv_init(synth_data, tmp_path):
+    """The Stable Diffusion layout, at tiny size: `artv init` from the SD-shaped tiny base, then an
+    adapter on that folder, used on it and refused on the built-in model it came from."""
+    folder = tmp_path / "art-v"
+    assert invoke(["init", "--base", "tiny-random", folder]).exit_code == 0
+    run = tmp_path / "run"
+    args = ["train", "--data", synth_data, "--model", folder, "--out", run, "--lora", 4, "--steps", 2]
+    result = invoke([*args, "--batch-size", 2, "--lr", 1e-2, "--validation-videos", 0])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "adapter" / "artv_adapter.json").read_text())["base"]["name"] == str(folder)
+    out = tmp_path / "v.mp4"
+    used = invoke([*GEN, "--model", folder, "--lora", run / "adapter", "-o", out])
+    assert used.exit_code == 0, used.output
+    refused = invoke([*GEN, "--lora", run / "adapter", "-o", tmp_path / "w.mp4"])  # tiny-random itself
+    assert refused.exit_code == 2 and "fingerprint" in refused.stderr
