@@ -33,8 +33,21 @@ def test_generate_benchmark_compares_with_the_baseline_and_writes_json(tmp_path,
 def test_training_benchmark_runs_both_modes(tmp_path, monkeypatch, capsys):
     run_script("train_throughput.py", ["--steps", "4", "--log-every", "2", "--videos", "2"], monkeypatch)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert [line["mode"] for line in lines] == ["decode + VAE per step", "latent cache"]
+    assert [line["mode"] for line in lines] == [
+        "decode + VAE per step, whole model",
+        "latent cache, whole model",
+    ]
     assert all(line["samples_per_s"] > 0 for line in lines)
+
+
+def test_training_benchmark_compares_the_whole_model_with_a_lora(monkeypatch, capsys):
+    args = ["--steps", "4", "--log-every", "2", "--videos", "2", "--lora", "4"]
+    run_script("train_throughput.py", args, monkeypatch)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["mode"] for line in lines] == ["latent cache, whole model", "latent cache, LoRA rank 4"]
+    whole, lora = lines
+    assert 0 < lora["trained_parameters"] < whole["trained_parameters"] / 10
+    assert all(line["samples_per_s"] > 0 and line["peak_rss_gib"] > 0 for line in lines)
 
 
 def test_ablation_benchmark_trains_scores_and_tabulates(synth_data, tmp_path, monkeypatch, capsys):
