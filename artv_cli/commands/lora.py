@@ -37,7 +37,7 @@ def merge(
 
     The folder's artv_config.json records each adapter's path, sha256 and scale.
     """
-    from artv_cli.engine.model.lora import merge_into_folder
+    from artv_cli.engine.hub.registry import merge_into_folder
 
     folder = merge_into_folder(model, adapters, out, force=force)
     err.print(f"merged {len(adapters)} adapter(s) into {folder}")

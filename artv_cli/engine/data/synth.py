@@ -171,8 +171,10 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
         caption += f", the camera zooms {camera_direction}"
     if settings.captions == "varied" and n_objects == 1 and pattern == "plain" and camera == "static":
         caption = _varied_caption(index, settings, objects[0], tones[0], caption)
-    if settings.unnamed and n_objects == 1:
-        caption = _unnamed(index, settings, objects[0], caption)
+    if settings.unnamed and n_objects == 1:  # the colour, the shape or both left out, from its own stream
+        rng_unnamed = np.random.default_rng([settings.seed, index, 3])
+        if rng_unnamed.random() < settings.unnamed:
+            caption = leave_out_look(rng_unnamed, caption, objects[0].colour)
     video = SynthVideo(index, caption, pattern, tones, camera, camera_direction, objects)
     # Off the palette, from a stream of its own so that jitter 0 draws exactly the videos it drew before.
     jitter = np.random.default_rng([settings.seed, index, 2])
@@ -185,14 +187,6 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
 def _off_palette(rgb, rng: np.random.Generator, jitter: int) -> tuple[int, int, int]:
     offset = rng.integers(-jitter, jitter + 1, size=3) if jitter else np.zeros(3, dtype=int)
     return tuple(int(v) for v in np.clip(np.array(rgb) + offset, 0, 255))
-
-
-def _unnamed(index: int, settings: SynthSettings, obj: SynthObject, caption: str) -> str:
-    """The caption with the object's colour, shape or both left out (a share `settings.unnamed`)."""
-    rng = np.random.default_rng([settings.seed, index, 3])
-    if rng.random() >= settings.unnamed:
-        return caption
-    return leave_out_look(rng, caption, obj.colour)
 
 
 GRAMMAR_SHARE = 0.3
@@ -303,30 +297,25 @@ def check_world(settings: SynthSettings) -> None:
                 f"{flag}: unknown or empty ({', '.join(unknown) or 'nothing given'})",
                 f"give a comma-separated list of {', '.join(known)}",
             )
-    if len(set(settings.shapes)) < settings.max_objects:
-        raise ArtvError(
-            f"--shapes: {settings.max_objects} objects per video need as many shapes",
-            "give more shapes, or --max-objects 1",
-        )
-    if settings.holdout < 0 or settings.holdout == 1:
-        raise ArtvError(
-            f"--holdout must be 0 (none) or at least 2 (got {settings.holdout})",
-            "use --holdout 8, for example",
-        )
-    if settings.captions not in ("grammar", "varied"):
-        raise ArtvError(
-            f"--captions must be grammar or varied (got {settings.captions!r})", "use --captions varied"
-        )
-    if settings.split not in ("train", "test"):
-        raise ArtvError(f"--split must be train or test (got {settings.split!r})", "use --split test")
-    if settings.start not in ("centred", "anywhere"):
-        raise ArtvError(
-            f"--start must be centred or anywhere (got {settings.start!r})", "use --start anywhere"
-        )
-    if not 0 <= settings.jitter <= 64:
-        raise ArtvError(f"--jitter must be 0-64 (got {settings.jitter})", "use --jitter 30, for example")
-    if not 0.0 <= settings.unnamed <= 1.0:
-        raise ArtvError(f"--unnamed must be a share 0-1 (got {settings.unnamed:g})", "use --unnamed 0.3")
+    problems = (
+        (len(set(settings.shapes)) < settings.max_objects,
+         f"--shapes: {settings.max_objects} objects need as many shapes", "give more, or --max-objects 1"),
+        (settings.holdout < 0 or settings.holdout == 1,
+         f"--holdout must be 0 (none) or at least 2 (got {settings.holdout})", "use --holdout 8"),
+        (settings.captions not in ("grammar", "varied"),
+         f"--captions must be grammar or varied (got {settings.captions!r})", "use --captions varied"),
+        (settings.split not in ("train", "test"),
+         f"--split must be train or test (got {settings.split!r})", "use --split test"),
+        (settings.start not in ("centred", "anywhere"),
+         f"--start must be centred or anywhere (got {settings.start!r})", "use --start anywhere"),
+        (not 0 <= settings.jitter <= 64, f"--jitter must be 0-64 (got {settings.jitter})",
+         "use --jitter 30, for example"),
+        (not 0.0 <= settings.unnamed <= 1.0, f"--unnamed must be a share 0-1 (got {settings.unnamed:g})",
+         "use --unnamed 0.3"),
+    )  # fmt: skip
+    for bad, message, fix in problems:
+        if bad:
+            raise ArtvError(message, fix)
     if settings.split == "test" and not settings.holdout:
         raise ArtvError(
             "--split test needs --holdout", "add --holdout 8 (the same value as the training set)"

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from artv_cli.errors import ArtvError
+from artv_cli.paths import artv_home
 
 MANIFEST = ".artv-complete.json"
 
@@ -38,16 +39,6 @@ def http_get(*args, **kwargs):
     from huggingface_hub.file_download import http_get as get
 
     return get(*args, **kwargs)
-
-
-def artv_home() -> Path:
-    """artv's own folder: $ARTV_HOME, else platformdirs' user cache folder (~/.cache/artv on Linux)."""
-    home = os.environ.get("ARTV_HOME")
-    if home:
-        return Path(home).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("artv"))
 
 
 @dataclass

@@ -153,3 +153,24 @@ def quiet_libraries() -> None:
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+def merge_into_folder(model_spec: str, values: list[str], out: Path, force: bool = False) -> Path:
+    """`artv lora merge`: the model with the adapters baked in at their scales, saved as a new model folder
+    (fp32, on the CPU); the folder's artv_config.json records the adapters."""
+    import torch
+
+    from artv_cli.engine.model.lora import merge, read_adapter, use_adapters
+
+    if out.exists() and not force:
+        raise ArtvError(f"--out {out} exists", "give a new folder, or add --force to replace it")
+    records = [read_adapter(value) for value in values]  # every file checked before the model loads
+    model = load_model(resolve_model(model_spec), torch.device("cpu"), torch.float32)
+    use_adapters(model, values)
+    merge(model)
+    model.config.extra["merged_adapters"] = [
+        {key: r[key] for key in ("path", "sha256", "scale", "base", "trigger_words")} for r in records
+    ]
+    for unet in (model.unet, model.mask_unet):  # saved in the ordinary layout
+        unet.to(memory_format=torch.contiguous_format)
+    return model.save(out)

@@ -183,9 +183,8 @@ def _row(path: Path, line: int, raw: dict, index: int, defaults: RenderRequest, 
         raise ValueError("the prompt is empty")
     if "image" in values and not values["image"].is_absolute():
         values["image"] = path.parent / values["image"]  # relative to the prompts file, not the shell
-    for name in FLAGS:
-        if SETTINGS[name].path and values.get(name):  # the same for paths of a render setting
-            values[name] = [relative_to(path.parent, item) for item in values[name]]
+    for name in (n for n in FLAGS if SETTINGS[n].path and values.get(n)):  # paths of a render setting too
+        values[name] = [relative_to(path.parent, item) for item in values[name]]
         problem = SETTINGS[name].problem(values.get(name))
         if problem is not None:
             raise ValueError(f"{name} {problem}")
