@@ -149,6 +149,11 @@ def batch(
 
     torch_device = resolve_device(device)
     model = load_model(first.ref, torch_device, resolve_dtype(defaults.dtype, torch_device), compile=compile)
+    from artv_cli.engine.model.lora import check_all
+
+    check_all(
+        model, [row.request.lora for row in mine]
+    )  # every row's adapters fit the model, before any video
     rows = [replace(row, request=replace(row.request, device=device)) for row in rows]
     mine = [replace(row, request=replace(row.request, device=device)) for row in mine]
 

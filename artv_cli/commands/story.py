@@ -124,6 +124,9 @@ def story(
         f"{len(planned)} segments, {total_frames} frames"
     )
     model = load_model(ref, torch_device, torch_dtype)
+    from artv_cli.engine.model.lora import check_all
+
+    check_all(model, [p.lora for p in planned])  # every segment's adapters fit the model, before any frame
     record["versions"] = versions()
     record["argv"] = sys.argv[1:]
     record["device"] = str(torch_device)

@@ -218,3 +218,23 @@ def test_an_adapter_trains_and_loads_on_a_folder_made_by_artv_init(synth_data, t
     assert used.exit_code == 0, used.output
     refused = invoke([*GEN, "--lora", run / "adapter", "-o", tmp_path / "w.mp4"])  # tiny-random itself
     assert refused.exit_code == 2 and "fingerprint" in refused.stderr
+
+
+def test_a_story_or_batch_with_an_adapter_that_does_not_fit_stops_before_any_frame(adapters, tmp_path):
+    board = tmp_path / "board.yaml"
+    board.write_text(
+        f"model: world64-random\nsteps: 1\noutput:\n  path: story.mp4\nsegments:\n"
+        f"  - prompt: a red circle moves right\n    frames: 2\n"
+        f"  - prompt: a red circle moves left\n    frames: 2\n    lora: {adapters['a']}\n"
+    )
+    result = invoke(["story", board, "-o", tmp_path / "story.mp4"])
+    assert result.exit_code == 2 and "does not fit model world64-random" in result.stderr, result.output
+    assert not (tmp_path / "story.mp4").exists() and "segment 1/2 frame" not in result.stderr  # no frame made
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text(f"prompt,lora\na red circle moves right,\na red circle moves left,{adapters['a']}\n")
+    out = tmp_path / "b"
+    result = invoke(
+        ["batch", prompts, "--model", "world64-random", "--frames", 2, "--steps", 1, "--out", out]
+    )
+    assert result.exit_code == 2 and "does not fit model world64-random" in result.stderr, result.output
+    assert not list(out.glob("*.mp4")) if out.exists() else True

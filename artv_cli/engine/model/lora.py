@@ -264,6 +264,14 @@ def use_adapters(model, values) -> list[dict]:
     return records
 
 
+def check_all(model, sets) -> None:
+    """Load and check, against the model, every adapter of a story's segments or a batch's rows (each a
+    list of `PATH[:SCALE]`, or None), before any frame is rendered; none is left active."""
+    for values in dict.fromkeys(tuple(v) for v in sets if v):
+        use_adapters(model, values)
+    use_adapters(model, ())
+
+
 def _load(model, record: dict) -> None:
     from peft import LoraConfig, inject_adapter_in_model
     from safetensors.torch import load_file
