@@ -34,20 +34,31 @@ def install_signal_handlers() -> None:
         _terminated = True
         raise Terminated()
 
+    def interrupt(signum, frame):  # Ctrl-C: KeyboardInterrupt, and remembered as SIGTERM is (see below)
+        global _interrupted
+        _interrupted = True
+        raise KeyboardInterrupt()
+
     signal.signal(signal.SIGTERM, terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupt)
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 _terminated = False
+_interrupted = False
 
 
 def raise_if_terminated() -> None:
-    """Raise `Terminated` again if SIGTERM came: an exception raised by the handler is lost when the signal
+    """Raise `Terminated` again if SIGTERM came (KeyboardInterrupt if Ctrl-C did): an exception raised by a
+    handler is lost when the signal
     lands inside a finalizer or a logging lock's release, so long commands also call this from their
     progress callbacks (every step)."""
     if _terminated:
         raise Terminated()
+    if _interrupted:  # Ctrl-C, whose KeyboardInterrupt is lost the same way
+        raise KeyboardInterrupt()
 
 
 def debug() -> bool:
