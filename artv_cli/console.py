@@ -176,7 +176,7 @@ class FramePreview:
             8, min(width - 1, PREVIEW_COLUMNS, int(rows_free * 2 * frame.shape[1] / frame.shape[0]))
         )
         segments = []
-        for line in _half_block_cells(frame, columns):
+        for line in half_block_cells(frame, columns):
             for top, bottom in line:
                 style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
                 segments.append(Segment("\u2580", style))
@@ -187,7 +187,7 @@ class FramePreview:
         yield from self.segments
 
 
-def _half_block_cells(image, columns: int):
+def half_block_cells(image, columns: int):
     """Rows of (upper pixel, lower pixel) pairs of `image` resized to `columns` pixels wide."""
     import numpy as np
     from PIL import Image

@@ -18,21 +18,13 @@ HIDE, SHOW, RESET = "\x1b[?25l", "\x1b[?25h", "\x1b[0m"
 def half_blocks(image, columns: int) -> list[str]:
     """An image (H, W, 3) uint8 as lines of truecolour half blocks, `columns` characters wide: each
     character is two pixels, the upper one its foreground and the lower one its background."""
-    import numpy as np
-    from PIL import Image
+    from artv_cli.console import half_block_cells
 
-    height, width = image.shape[:2]
-    rows = max(1, round(height * columns / width / 2))
-    small = np.asarray(Image.fromarray(image).resize((columns, rows * 2), Image.BILINEAR))
-    lines = []
-    for y in range(rows):
-        top, bottom = small[2 * y], small[2 * y + 1]
-        cells = (
-            f"\x1b[38;2;{a[0]};{a[1]};{a[2]}m\x1b[48;2;{b[0]};{b[1]};{b[2]}m\u2580"
-            for a, b in zip(top, bottom, strict=True)
-        )
-        lines.append("".join(cells) + RESET)
-    return lines
+    return [
+        "".join(f"\x1b[38;2;{a[0]};{a[1]};{a[2]}m\x1b[48;2;{b[0]};{b[1]};{b[2]}m\u2580" for a, b in row)
+        + RESET
+        for row in half_block_cells(image, columns)
+    ]
 
 
 def _key_pressed() -> str | None:
