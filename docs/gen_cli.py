@@ -40,11 +40,12 @@ CONVENTIONS = """## Conventions
   quoted for a POSIX shell, plus `--resume`; a test stops `story`, `batch` and `train` (SIGTERM and
   SIGKILL), runs that line verbatim and compares the result byte for byte with an uninterrupted run
   (`tests/cli/test_resume_hints.py`).
-- **Formats**: `animate` and `generate` write what `--out`'s extension says: `.mp4` (H.264, yuv420p),
+- **Formats**: `animate`, `generate` and `story` write what `--out`'s extension says: `.mp4` (H.264, yuv420p),
   `.gif` (looping, one palette made from the clip; GIF keeps frame delays in hundredths of a second, so
   8 fps plays at 8.33), `.webm` (VP9), or, with no extension, a folder of numbered PNG frames; each with
   its sidecar `NAME.json`. `--quality` (1-10) is H.264's and VP9's constant quality, and a GIF's palette
-  size (32 colours at 1, 256 from 8) and dithering. `story` and `batch` write MP4.
+  size (32 colours at 1, 256 from 8) and dithering. `batch --format mp4|gif|webm|png` writes every video
+  of a batch in one format (part of the batch: `--resume` keeps it).
 - **Outputs are never clobbered**: `animate`, `generate` and `story` refuse an existing `--out` (exit 2,
   nothing changed) unless `--force`; without `--out`, `animate` and `generate` pick a new name; `batch`
   refuses a folder holding a batch unless `--resume`, and never rewrites a finished video.

@@ -64,6 +64,14 @@ def batch(
     device: o.Device = "auto",
     dtype: o.Dtype = o.DtypeName.auto,
     quality: o.Quality = 8.0,
+    video_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="The videos' format: mp4 (H.264), gif (looping, palette from each clip), webm (VP9) or png "
+            "(a folder of numbered PNG frames per video).",
+        ),
+    ] = "mp4",
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a summary as JSON on stdout instead of the manifest's path.")
     ] = False,
@@ -71,9 +79,10 @@ def batch(
 ) -> None:
     """Render every row of a prompts file into a folder: one model load, rows shared over processes.
 
-    Video k is named `NNNNN-prompt.mp4` and seeded base + k (unless its row gives a seed), whatever the
-    number of processes; `manifest.jsonl` records each finished video, and `--resume` renders the rest
-    after an interruption. Several GPUs or machines: run it under `accelerate launch` (docs/batch.md).
+    Video k is named `NNNNN-prompt.mp4` (or `--format`'s extension) and seeded base + k (unless its row
+    gives a seed), whatever the number of processes; `manifest.jsonl` records each finished video, and
+    `--resume` renders the rest after an interruption. Several GPUs or machines: run it under
+    `accelerate launch` (docs/batch.md).
 
     Examples:
 
@@ -110,14 +119,20 @@ def batch(
 
         listed = protocol_prompts(protocol)
         prompts = Path(f"protocol {protocol}")
+    if video_format not in ("mp4", "gif", "webm", "png"):
+        raise ArtvError(
+            f"--format {video_format} is not a format artv writes",
+            "use --format mp4, gif, webm or png (a folder of PNG frames per video)",
+        )
+    suffix = "" if video_format == "png" else f".{video_format}"
     rows = engine.read_rows(prompts, defaults, base_seed=seed, prompts=listed)
-    record = engine.fingerprint(prompts, defaults, seed, prompts=listed)
+    record = engine.fingerprint(prompts, defaults, seed, prompts=listed, suffix=suffix)
     resuming = engine.check_folder(out, record, resume)
     if resume and not resuming:
         err.print(f"note: nothing to resume in {out}: rendering the batch from the start", soft_wrap=True)
     from artv_cli.engine.sampling.request import plan
 
-    first = plan(replace(rows[0].request, out=out / engine.video_name(rows[0]), force=True))
+    first = plan(replace(rows[0].request, out=out / engine.video_name(rows[0], suffix), force=True))
     engine.check_sizes(rows, prompts, first.ref)
     import torch
     from accelerate import PartialState
@@ -160,7 +175,7 @@ def batch(
     # 3. Render; the main process shows one bar for the whole set, read from the shared manifest.
     started = time.perf_counter()
     try:
-        _render(state, engine, rows, done, mine, out, model, batch_size)
+        _render(state, engine, rows, done, mine, out, model, batch_size, suffix)
     except KeyboardInterrupt as interruption:  # Ctrl-C or SIGTERM: the video in flight is removed
         from artv_cli.console import command_line, interrupted_status
 
@@ -193,7 +208,7 @@ def batch(
         print(manifest)
 
 
-def _render(state, engine, rows, done, mine, out, model, batch_size) -> None:
+def _render(state, engine, rows, done, mine, out, model, batch_size, suffix) -> None:
     """This process's rows, then a wait for the others; the main process's bar counts the manifest's
     lines, which every process appends to."""
     if not state.is_main_process:
@@ -204,6 +219,7 @@ def _render(state, engine, rows, done, mine, out, model, batch_size) -> None:
             argv=sys.argv[1:],
             on_step=lambda *_: raise_if_terminated(),
             batch_size=batch_size,
+            suffix=suffix,
         )
         state.wait_for_everyone()
         return
@@ -229,7 +245,8 @@ def _render(state, engine, rows, done, mine, out, model, batch_size) -> None:
                 plain.update("videos", finished, len(rows))
 
         engine.render_rows(
-            mine, out, model, argv=sys.argv[1:], on_video=on_video, on_step=refresh, batch_size=batch_size
-        )
+            mine, out, model, argv=sys.argv[1:], on_video=on_video, on_step=refresh, batch_size=batch_size,
+            suffix=suffix,
+        )  # fmt: skip
         state.wait_for_everyone()
         progress.update(task, completed=len(engine.read_manifest(out)))

@@ -23,7 +23,13 @@ def story(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The storyboard (.yaml).", show_default=False)],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output .mp4 (replaces output.path).")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output (replaces output.path): .mp4 (H.264), .gif, .webm (VP9), or a name without an "
+            "extension for a folder of PNG frames.",
+        ),
     ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted render of the same storyboard.")

@@ -3,6 +3,7 @@
 import json
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -76,3 +77,98 @@ def test_another_formats_sidecar_is_not_replaced_silently(tmp_path):
     second = CliRunner().invoke(app, [*ARGS, "--seed", "3", "-o", str(tmp_path / "v.webm")])
     assert second.exit_code == 2 and "v.json exists" in second.stderr
     assert (tmp_path / "v.json").read_text() == before and not (tmp_path / "v.webm").exists()
+
+
+STORY = """\
+model: tiny-random
+size: 64
+fps: 8
+seed: 5
+steps: 1
+segments:
+  - {prompt: a red circle moves right slowly, frames: 3}
+  - {prompt: a blue square moves up quickly, frames: 2}
+output: {path: story.mp4}
+"""
+
+
+@pytest.mark.parametrize(("name", "codec", "fps"), [("s.webm", "vp9", 8.0), ("s.gif", "gif", 8.33)])
+def test_a_story_writes_each_format_and_its_playable_partial(tmp_path, monkeypatch, name, codec, fps):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "two.yaml").write_text(STORY)
+    from artv_cli.engine.sampling import loop as sampler
+
+    real_render, calls = sampler.render, {"n": 0}
+
+    def interrupted(*args, **kwargs):  # Ctrl-C in the middle of segment 2
+        calls["n"] += 1
+        for number, frame in enumerate(real_render(*args, **kwargs)):
+            if calls["n"] == 2 and number == 1:
+                raise KeyboardInterrupt
+            yield frame
+
+    monkeypatch.setattr(sampler, "render", interrupted)
+    stopped = CliRunner().invoke(app, ["story", "two.yaml", "-o", name])
+    assert stopped.exit_code == 130 and "holds the first 1 of 2 segments" in stopped.stderr
+    assert decoded(tmp_path / name) == (codec, (64, 64), fps, 3)  # playable: segment 1, in its format
+    monkeypatch.setattr(sampler, "render", real_render)
+    resumed = CliRunner().invoke(app, ["story", "two.yaml", "-o", name, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert decoded(tmp_path / name) == (codec, (64, 64), fps, 5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["two.yaml", name, "s.json"])
+
+
+def test_a_story_into_a_folder_of_pngs_has_the_mp4_s_frames_and_renders_again_from_its_sidecar(
+    tmp_path, monkeypatch
+):
+    from artv_cli.engine.data.video import read_video
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "two.yaml").write_text(STORY.replace("{path: story.mp4}", "{path: story.mp4, gif: true}"))
+    for args in (["-o", "frames"], ["-o", "v.mp4"]):
+        result = CliRunner().invoke(app, ["story", "two.yaml", *args])
+        assert result.exit_code == 0, result.output
+    pngs = sorted((tmp_path / "frames").iterdir())
+    assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(5)]
+    assert decoded(tmp_path / "frames.gif")[3] == 5 and decoded(tmp_path / "v.gif")[3] == 5  # gif: true
+    mp4 = read_video(tmp_path / "v.mp4")[0]  # H.264 is lossy: each PNG is nearest its own MP4 frame
+    for i, png in enumerate(pngs):
+        errors = [abs(np.asarray(Image.open(png), dtype=float) - frame).mean() for frame in mp4]
+        assert int(np.argmin(errors)) == i and errors[i] < 16, errors
+    again = CliRunner().invoke(app, ["story", "frames.json", "-o", "again"])
+    assert again.exit_code == 0, again.output
+    assert all(
+        np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(tmp_path / "again" / a.name)))
+        for a in pngs
+    )
+
+
+def test_batch_format_names_and_writes_every_video_in_it_and_is_part_of_the_batch(tmp_path):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle moves right\na blue square moves up\n")
+    quick = ["--model", "tiny-random", "--frames", "3", "--steps", "1"]
+    gif = CliRunner().invoke(
+        app, ["batch", str(prompts), "--out", str(tmp_path / "g"), *quick, "--format", "gif"]
+    )
+    assert gif.exit_code == 0, gif.output
+    files = [
+        json.loads(line)["file"] for line in (tmp_path / "g" / "manifest.jsonl").read_text().splitlines()
+    ]
+    assert files == ["00000-a-red-circle-moves-right.gif", "00001-a-blue-square-moves-up.gif"]
+    assert all(decoded(tmp_path / "g" / f) == ("gif", (64, 64), 8.33, 3) for f in files)
+    png = CliRunner().invoke(
+        app, ["batch", str(prompts), "--out", str(tmp_path / "p"), *quick, "--format", "png"]
+    )
+    assert png.exit_code == 0, png.output
+    folder = tmp_path / "p" / "00001-a-blue-square-moves-up"
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i:06d}.png" for i in range(3)]
+    assert (tmp_path / "p" / "00001-a-blue-square-moves-up.json").is_file()
+    other = CliRunner().invoke(  # a batch's format cannot change halfway
+        app, ["batch", str(prompts), "--out", str(tmp_path / "g"), *quick, "--format", "webm", "--resume"]
+    )
+    assert other.exit_code == 2 and "holds another batch" in other.stderr
+    bad = CliRunner().invoke(
+        app, ["batch", str(prompts), "--out", str(tmp_path / "b"), *quick, "--format", "avi"]
+    )
+    assert bad.exit_code == 2 and "--format avi is not a format" in bad.stderr and "gif, webm" in bad.stderr
+    assert not (tmp_path / "b").exists()

@@ -4,8 +4,8 @@ A batch is a folder: `batch.json` (which prompts file, its checksum and the shar
 the batch itself), the videos and their sidecars, and `manifest.jsonl`, one line per finished video,
 appended only after the video and its sidecar are in place. Video k's seed and file name depend only on
 the file, k and the base seed, never on how many processes render, so N processes write the same files.
-Processes (accelerate's `PartialState`: `accelerate launch -m artv_cli batch ...`) take every N-th of the
-rows not in the manifest; each renders through `request.render_video`, the model loaded once.
+Processes (accelerate's `PartialState`) take every N-th of the rows not in the manifest; each renders
+through `request.render_video`, the model loaded once.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ ROW_KEYS = {
     "fast": bool,
     "quality": float,
 } | {name: list if SETTINGS[name].many else SETTINGS[name].kind for name in FLAGS}
-"""What a row may set: the prompt, the image (animate), and any per-video generation option (every
-render setting of engine/sampling/settings.py)."""
+"""What a row may set: the prompt, the image, and every render setting of engine/sampling/settings.py."""
 SHARED_ONLY = ("model", "device", "dtype", "compile")
 """Options of the whole batch (one model per process), not of a row."""
 MAX_REPORTED = 20
@@ -216,17 +215,16 @@ def check_sizes(rows: list[BatchRow], path: Path, ref) -> None:
                         f"use sizes in multiples of {ref.size_multiple} pixels")  # fmt: skip
 
 
-def video_name(row: BatchRow) -> str:
-    """`00007-a-red-circle-moves-right.mp4`: the row's number and its prompt; never the process's."""
+def video_name(row: BatchRow, suffix: str = ".mp4") -> str:
+    """`00007-a-red-circle-moves-right.mp4`: the row's number and its prompt, never the process's; the
+    batch's format's `suffix` (outputs.FORMATS: "" for a folder of PNG frames)."""
     slug = re.sub(r"[^a-z0-9]+", "-", row.request.prompt.lower()).strip("-")[:40] or "video"
-    return f"{row.index:05d}-{slug}.mp4"
+    return f"{row.index:05d}-{slug}{suffix}"
 
 
-def fingerprint(
-    path: Path, defaults: RenderRequest, base_seed: int, prompts: list[str] | None = None
-) -> dict:
-    """What makes a batch itself: the prompts file's bytes (or a protocol's prompts) and the options
-    shared by its rows."""
+def fingerprint(path: Path, defaults: RenderRequest, base_seed: int, prompts=None, suffix=".mp4") -> dict:
+    """What makes a batch itself: the prompts file's bytes (or a protocol's prompts), the options shared by
+    its rows and its format (recorded when not MP4, so that a batch begun before formats still resumes)."""
     shared = {k: v for k, v in asdict(defaults).items() if k not in ("prompt", "out", "force", "frames_dir")}
     return {
         "prompts": str(path),
@@ -235,7 +233,7 @@ def fingerprint(
         ).hexdigest(),
         "base_seed": base_seed,
         "options": json.loads(json.dumps(shared, default=str)),
-    }
+    } | ({"format": suffix or "png"} if suffix != ".mp4" else {})
 
 
 def check_folder(out: Path, batch: dict, resume: bool) -> bool:
@@ -299,7 +297,7 @@ def my_rows(rows: list[BatchRow], done: dict, process_index: int, processes: int
     return [row for row in rows if row.index not in done][process_index::processes]
 
 
-def render_rows(rows, out: Path, model, argv=None, on_video=None, on_step=None, batch_size: int = 1) -> None:
+def render_rows(rows, out: Path, model, argv=None, on_video=None, on_step=None, batch_size=1, suffix=".mp4"):
     """Render these rows with one loaded model; each finished video is recorded in the manifest after
     its file and sidecar are in place. `on_video(row, seconds)` after each. With `batch_size` > 1, runs of
     consecutive rows that share their settings advance together (`loop.render` with a list of prompts)."""
@@ -309,7 +307,7 @@ def render_rows(rows, out: Path, model, argv=None, on_video=None, on_step=None, 
 
     def jobs():  # planned one at a time: a long batch never holds more than a group's images
         for row in rows:
-            request = replace(row.request, out=out / video_name(row), force=True)  # not in the manifest: redo
+            request = replace(row.request, out=out / video_name(row, suffix), force=True)  # unfinished: redo
             yield row, request, plan(request)
 
     for group in _groups(jobs(), model, batch_size):

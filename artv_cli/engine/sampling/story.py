@@ -1,9 +1,10 @@
-"""Rendering a storyboard: its scenes around the one frame loop (`loop.render`), each scene a playable MP4.
+"""Rendering a storyboard: its scenes around the one frame loop (`loop.render`), each scene a playable file.
 
 Chaining follows METHOD.md ("Generation modes"): a segment's first frame is conditioned on the last two
 frames of the one before; the anchor stays frame 0 unless a segment re-anchors. The finished segments
-are joined (stream copy) after every segment, with the render state beside them, so an interrupted
-story is playable up to its last finished segment and `--resume` continues it exactly.
+are joined (stream copy; a GIF or a folder of PNGs is made again from the kept frames) after every
+segment, with the render state beside them, so an interrupted story is playable up to its last finished
+segment and `--resume` continues it exactly.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ OnFrame = Callable[..., None]  # (segment index, frame in segment, step, steps, 
 
 
 def _concat(parts: list[Path], out: Path) -> None:
-    """Join finished segment files into `out` without re-encoding (ffmpeg concat demuxer), atomically."""
+    """Join finished segment files (MP4 or WebM, as `out`) into `out` without re-encoding (ffmpeg concat
+    demuxer), atomically."""
     import imageio_ffmpeg
 
     listing = out.with_name(f".{out.name}.concat.txt")
@@ -43,10 +45,7 @@ def _concat(parts: list[Path], out: Path) -> None:
         str(listing),
         "-c",
         "copy",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
+        *(["-f", "webm"] if out.suffix.lower() == ".webm" else ["-movflags", "+faststart", "-f", "mp4"]),
         str(partial),
     ]
     try:
@@ -55,6 +54,23 @@ def _concat(parts: list[Path], out: Path) -> None:
     finally:
         listing.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
+
+
+def _publish(parts: list[Path], out: Path, frames: Path, fps: float, quality: float) -> None:
+    """The playable output of the segments so far, in `out`'s format: MP4 and WebM segments are joined by
+    stream copy; a GIF (its palette made from the whole clip) and a folder of PNG frames are made again
+    from the lossless frames kept in the work folder."""
+    from artv_cli.engine.data.video import VideoWriter
+
+    if out.suffix.lower() in (".mp4", ".webm"):
+        _concat(parts, out)
+        return
+    import numpy as np
+    from PIL import Image
+
+    with VideoWriter(out, fps, quality) as writer:
+        for png in sorted(frames.glob("*.png")):
+            writer.append(np.asarray(Image.open(png).convert("RGB")))
 
 
 def _cpu(tensor):
@@ -251,9 +267,11 @@ def render_story(
     else:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    parts = [work / f"segment-{i:04d}.mp4" for i in range(len(planned))]
+    kind = out.suffix.lower()  # the segments' files: WebM for a WebM story, else MP4
+    parts = [work / f"segment-{i:04d}{'.webm' if kind == '.webm' else '.mp4'}" for i in range(len(planned))]
     method = model.config
-    frames_dir = work / "frames"
+    frames_dir = work / "frames"  # lossless frames, for --frames-dir, a GIF or a folder of PNGs
+    keep_frames = bool(board.output.frames_dir) or board.output.gif or kind in (".gif", "")
     for segment in planned[done:]:
         settings = _settings(segment, method, size, speed, frames=segment.frames)
         image = load_image(Path(segment.image)).fitted(*size) if segment.image else None
@@ -279,7 +297,7 @@ def render_story(
                 transition=(previous, segment.transition) if previous else None,
             ):
                 writer.append(frame)
-                if board.output.frames_dir:
+                if keep_frames:
                     from PIL import Image
 
                     frames_dir.mkdir(exist_ok=True)
@@ -295,7 +313,7 @@ def render_story(
             work / ".state.pt.partial",
         )
         os.replace(work / ".state.pt.partial", work / "state.pt")
-        _concat(parts[: segment.index + 1], out)
+        _publish(parts[: segment.index + 1], out, frames_dir, board.fps, board.output.quality)
         write_sidecar(
             out.with_suffix(".json"),
             record | {"complete": segment.index + 1 == len(planned), "segments_done": segment.index + 1},
@@ -303,19 +321,12 @@ def render_story(
         if on_segment is not None:
             on_segment(segment.index, out)
     # finished: extras, then the work folder goes
+    if board.output.gif and kind != ".gif":  # NAME.gif beside the video, from the lossless frames
+        _publish([], out.with_suffix(".gif"), frames_dir, board.fps, board.output.quality)
     if board.output.frames_dir:
         target = Path(record["frames_dir"])
         if target.exists():
             shutil.rmtree(target)
         shutil.move(str(frames_dir), str(target))
-    if board.output.gif:
-        import imageio_ffmpeg
-
-        gif = out.with_suffix(".gif")
-        subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(out), str(gif)],
-            check=True,
-            capture_output=True,
-        )
     shutil.rmtree(work, ignore_errors=True)
     return out
