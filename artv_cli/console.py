@@ -157,11 +157,18 @@ PREVIEW_COLUMNS = 64
 
 
 class FramePreview:
-    """The newest finished frame as truecolour half blocks (each character two pixels: the upper one its
-    foreground, the lower its background), fitted to the terminal; drawn once per frame, then reused."""
+    """The newest finished frame, fitted to the terminal: in the terminal's image protocol where one is
+    detected (`artv_cli.pictures`: kitty, iTerm2, sixel), else as truecolour half blocks (each character
+    two pixels: the upper one its foreground, the lower its background); made once per frame."""
 
     def __init__(self):
+        from artv_cli import pictures
+
         self.segments: list = []
+        self.protocol = pictures.detect()
+        self.picture = ""  # the frame's escape sequence (image protocols)
+        self.fresh = False  # kitty: the frame is not sent yet; once sent, only placed again
+        self.rows = 0
 
     def show(self, frame) -> None:
         from rich.color import Color
@@ -175,8 +182,16 @@ class FramePreview:
         columns = max(
             8, min(width - 1, PREVIEW_COLUMNS, int(rows_free * 2 * frame.shape[1] / frame.shape[0]))
         )
+        cells = half_block_cells(frame, columns)
+        self.rows = len(cells)
+        if self.protocol != "blocks":
+            from artv_cli import pictures
+
+            self.picture = pictures.escape(self.protocol, frame, columns, self.rows)
+            self.fresh = True
+            return
         segments = []
-        for line in half_block_cells(frame, columns):
+        for line in cells:
             for top, bottom in line:
                 style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
                 segments.append(Segment("\u2580", style))
@@ -184,7 +199,26 @@ class FramePreview:
         self.segments = segments
 
     def __rich_console__(self, console, options):
-        yield from self.segments
+        if self.protocol == "blocks":
+            yield from self.segments
+            return
+        from rich.control import ControlType
+        from rich.segment import Segment
+
+        # Empty rows keep the picture's place; from the end of the last one the cursor goes up to the
+        # first, the picture is drawn there (cursor saved and restored: protocols move it differently),
+        # and it comes back down. rich redraws its live region by erasing lines, so the picture is sent
+        # again at each refresh; kitty keeps it, so it is only placed again.
+        picture = self.picture
+        if self.protocol == "kitty" and not self.fresh:
+            picture = "\x1b_Ga=p,i=1,p=1,C=1,q=2\x1b\\"
+        self.fresh = False
+        up = f"\x1b[{self.rows - 1}A" if self.rows > 1 else ""
+        down = f"\x1b[{self.rows - 1}B" if self.rows > 1 else ""
+        yield from [Segment.line()] * (self.rows - 1)
+        # a control segment: written as it is, no width, and only to a terminal (never to a log file)
+        yield Segment(f"{up}\x1b7{picture}\x1b8{down}", None, [(ControlType.CURSOR_MOVE_TO_COLUMN, 0)])
+        yield Segment.line()
 
 
 def half_block_cells(image, columns: int):

@@ -54,7 +54,9 @@ CONVENTIONS = """## Conventions
   resolved values and where they came from.
 - **Environment**: `ARTV_DEBUG=1` (tracebacks), `ARTV_HOME` (the download cache and evaluation weights),
   `HF_TOKEN` / `HF_ENDPOINT` / `HF_HUB_OFFLINE` (honoured by downloads), `NO_COLOR`,
-  `ARTV_PROGRESS_EVERY` (seconds between plain progress lines, below).
+  `ARTV_PROGRESS_EVERY` (seconds between plain progress lines, below), `ARTV_PICTURES` (how `--preview`
+  draws: `kitty`, `iterm`, `sixel` or `blocks`; by default told from `$TERM`, `$TERM_PROGRAM` and
+  friends, half blocks inside tmux or screen).
 - **Progress**: long commands draw a live bar on stderr when it is a terminal; when it is a file (`nohup`, a
   job log) `train`, `data synth`, `eval` and `batch` print a plain line instead, at the start, at most every
   30 s and at the end, e.g. `train 120/800  loss 0.0113  0.14 steps/s  17.5 samples/s  0:14:17 eta 1:20:58`.

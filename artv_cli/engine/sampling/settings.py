@@ -142,8 +142,9 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting(
             "preview", bool, False,
-            "Draw each finished frame in the terminal above the progress bar (colour half blocks; off when "
-            "stderr is not a terminal).",
+            "Draw each finished frame in the terminal above the progress bar (kitty, iTerm2 or sixel "
+            "pictures where the terminal draws them, else colour half blocks; ARTV_PICTURES=kitty|iterm|"
+            "sixel|blocks chooses; off when stderr is not a terminal).",
         ),
         Setting(
             "lora", str, (),
