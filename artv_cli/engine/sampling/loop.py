@@ -58,6 +58,8 @@ class SampleSettings:
     """w_ref of Sec. 4; 0 skips the no-reference branch."""
     guidance_anchor: float = 0.25
     """w_anc of Sec. 4; 0 skips the no-anchor branch."""
+    guidance_rescale: float = 0.0
+    """phi of diffusers' `rescale_noise_cfg`: the guided eps rescaled to the full branch's spread; 0 = off."""
     noise_level: int = 200
     """t_test: augmentation step of references and anchor (Sec. 3.3); 0 keeps them clean."""
     seed: int = 0
@@ -278,6 +280,10 @@ def render(
                 settings.guidance_ref,
                 settings.guidance_anchor,
             )
+            if settings.guidance_rescale:  # the guided sum keeps the full branch's spread, per video
+                from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
+
+                eps = rescale_noise_cfg(eps, parts["full"], guidance_rescale=settings.guidance_rescale)
             z = scheduler.step(eps, t, z).prev_sample  # DDIM (eta 0) and DPM-Solver++ draw no noise
             if on_step is not None and not (settings.preview and step + 1 == steps):  # preview: step 9
                 on_step(frame, step + 1, steps, None)

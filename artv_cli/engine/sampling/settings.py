@@ -121,6 +121,12 @@ SETTINGS: dict[str, Setting] = {
             model_key="guidance_anchor", fast=True, example="0.25",
         ),
         Setting(
+            "guidance_rescale", float, 0.0,
+            "Rescale the guided noise towards the spread of the fully conditioned prediction (0-1; "
+            "diffusers' guidance_rescale), against over-saturated frames at high guidance; 0 = off.",
+            low=0, high=1, example="0.7",
+        ),
+        Setting(
             "noise_level", int, 200, "Noise step t_test added to references and anchor (0 = clean).",
             low=0, high=999, model_key="t_test", example="200",
         ),
