@@ -172,3 +172,27 @@ def test_batch_format_names_and_writes_every_video_in_it_and_is_part_of_the_batc
     )
     assert bad.exit_code == 2 and "--format avi is not a format" in bad.stderr and "gif, webm" in bad.stderr
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("name", ["v.gif", "v.webm", "frames"])
+def test_the_command_in_the_sidecar_renders_the_same_frames_again(tmp_path, name):
+    from artv_cli.engine.data.video import read_video
+
+    def frames(path):
+        if path.is_dir():
+            return [np.asarray(Image.open(p)) for p in sorted(path.iterdir())]
+        return read_video(path)[0]
+
+    import subprocess
+    import sys
+
+    artv = [sys.executable, "-m", "artv_cli"]  # a real process: the sidecar records its command line
+    first = subprocess.run([*artv, *ARGS, "--seed", "3", "-o", str(tmp_path / name)], capture_output=True)
+    assert first.returncode == 0, first.stderr
+    argv = json.loads((tmp_path / f"{name.split('.')[0]}.json").read_text())["argv"]
+    assert argv[:2] == ARGS[:2] and "-o" in argv
+    argv[argv.index("-o") + 1] = str(tmp_path / "again" / name)  # the recorded command, another output
+    again = subprocess.run([*artv, *argv], capture_output=True)
+    assert again.returncode == 0, again.stderr
+    a, b = frames(tmp_path / name), frames(tmp_path / "again" / name)
+    assert len(a) == len(b) == 5 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
