@@ -35,3 +35,22 @@ def synth_data(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("data") / "synth"
     return synth_dataset(out, SynthSettings(videos=8, seed=5, frames=12, size=64))
+
+
+@pytest.fixture
+def ctrl_c_in_segment_2(monkeypatch):
+    """Patch the frame loop so that a story is interrupted (KeyboardInterrupt) at the second frame of its
+    second segment; returns the function that puts the real loop back."""
+    from artv_cli.engine.sampling import loop as sampler
+
+    real_render, calls = sampler.render, {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        for number, frame in enumerate(real_render(*args, **kwargs)):
+            if calls["n"] == 2 and number == 1:
+                raise KeyboardInterrupt
+            yield frame
+
+    monkeypatch.setattr(sampler, "render", interrupted)
+    return lambda: monkeypatch.setattr(sampler, "render", real_render)

@@ -93,25 +93,15 @@ output: {path: story.mp4}
 
 
 @pytest.mark.parametrize(("name", "codec", "fps"), [("s.webm", "vp9", 8.0), ("s.gif", "gif", 8.33)])
-def test_a_story_writes_each_format_and_its_playable_partial(tmp_path, monkeypatch, name, codec, fps):
+def test_a_story_writes_each_format_and_its_playable_partial(
+    tmp_path, monkeypatch, ctrl_c_in_segment_2, name, codec, fps
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "two.yaml").write_text(STORY)
-    from artv_cli.engine.sampling import loop as sampler
-
-    real_render, calls = sampler.render, {"n": 0}
-
-    def interrupted(*args, **kwargs):  # Ctrl-C in the middle of segment 2
-        calls["n"] += 1
-        for number, frame in enumerate(real_render(*args, **kwargs)):
-            if calls["n"] == 2 and number == 1:
-                raise KeyboardInterrupt
-            yield frame
-
-    monkeypatch.setattr(sampler, "render", interrupted)
     stopped = CliRunner().invoke(app, ["story", "two.yaml", "-o", name])
     assert stopped.exit_code == 130 and "holds the first 1 of 2 segments" in stopped.stderr
     assert decoded(tmp_path / name) == (codec, (64, 64), fps, 3)  # playable: segment 1, in its format
-    monkeypatch.setattr(sampler, "render", real_render)
+    ctrl_c_in_segment_2()  # the real frame loop again
     resumed = CliRunner().invoke(app, ["story", "two.yaml", "-o", name, "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert decoded(tmp_path / name) == (codec, (64, 64), fps, 5)

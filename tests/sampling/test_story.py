@@ -182,31 +182,19 @@ def test_a_story_renders_its_summed_frames_and_chains_the_references(tiny_model,
     assert not (tmp_path / ".story.mp4.story").exists()
 
 
-def test_interrupted_story_is_playable_and_resumes_to_the_same_frames(tmp_path, monkeypatch):
+def test_interrupted_story_is_playable_and_resumes_to_the_same_frames(tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "three.yaml").write_text(THREE)
     straight = invoke(["story", "three.yaml", "-o", "straight.mp4"])
     assert straight.exit_code == 0, straight.output
 
-    from artv_cli.engine.sampling import loop as sampler
-
-    real_render = sampler.render
-    calls = {"n": 0}
-
-    def interrupted(*args, **kwargs):  # Ctrl-C in the middle of segment 2
-        calls["n"] += 1
-        for number, frame in enumerate(real_render(*args, **kwargs)):
-            if calls["n"] == 2 and number == 1:
-                raise KeyboardInterrupt
-            yield frame
-
-    monkeypatch.setattr(sampler, "render", interrupted)
+    real_loop = request.getfixturevalue("ctrl_c_in_segment_2")  # Ctrl-C in the middle of segment 2
     stopped = invoke(["story", "three.yaml", "-o", "resumed.mp4"])
     assert stopped.exit_code == 130
     assert "holds the first 1 of 3 segments" in stopped.stderr and "--resume" in stopped.stderr
     assert len(read_video(tmp_path / "resumed.mp4")[0]) == 3  # playable: segment 1
     assert json.loads((tmp_path / "resumed.json").read_text())["complete"] is False
-    monkeypatch.setattr(sampler, "render", real_render)
+    real_loop()
 
     again = invoke(["story", "three.yaml", "-o", "resumed.mp4"])
     assert again.exit_code == 2 and "--resume" in again.stderr  # never silently thrown away
