@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err, interrupted_status
+from artv_cli.console import err, half_block_cells, interrupted_status
 
 HIDE, SHOW, RESET = "\x1b[?25l", "\x1b[?25h", "\x1b[0m"
 
@@ -18,8 +18,6 @@ HIDE, SHOW, RESET = "\x1b[?25l", "\x1b[?25h", "\x1b[0m"
 def half_blocks(image, columns: int) -> list[str]:
     """An image (H, W, 3) uint8 as lines of truecolour half blocks, `columns` characters wide: each
     character is two pixels, the upper one its foreground and the lower one its background."""
-    from artv_cli.console import half_block_cells
-
     return [
         "".join(f"\x1b[38;2;{a[0]};{a[1]};{a[2]}m\x1b[48;2;{b[0]};{b[1]};{b[2]}m\u2580" for a, b in row)
         + RESET
@@ -42,7 +40,10 @@ def _play(shown, columns: int, loop: bool) -> None:
     import termios
     import tty
 
+    from artv_cli import pictures
+
     out = sys.stdout
+    protocol = pictures.detect()  # kitty, iTerm2 or sixel pictures where the terminal draws them
     interactive = sys.stdin.isatty()
     saved = termios.tcgetattr(sys.stdin) if interactive else None
     drawn = 0
@@ -52,12 +53,18 @@ def _play(shown, columns: int, loop: bool) -> None:
         out.write(HIDE)
         while True:
             for frame, label in zip(shown.frames, shown.labels, strict=True):
-                lines = half_blocks(frame, columns)
+                picture = protocol != "blocks"  # empty lines keep the picture's place, then it is drawn
+                lines = (
+                    [""] * len(half_block_cells(frame, columns)) if picture else half_blocks(frame, columns)
+                )
                 if drawn:
                     out.write(f"\x1b[{drawn}A")
                 out.write("\n".join(lines) + f"\n{RESET}frame {label}/{len(shown.frames) - 1}\x1b[K\n")
-                out.flush()
                 drawn = len(lines) + 1
+                if picture:  # up to the first line, drawn there (cursor saved and restored), back down
+                    escape = pictures.escape(protocol, frame, columns, len(lines))
+                    out.write(f"\x1b[{drawn}A\x1b7{escape}\x1b8\x1b[{drawn}B")
+                out.flush()
                 time.sleep(1 / max(shown.fps, 1e-3))
                 if interactive and _key_pressed() in ("q", "Q"):
                     return
@@ -98,7 +105,9 @@ def show(
     """Look at what you made without leaving the terminal: play a video, or print or write a contact sheet.
 
     A sidecar .json shows its video with the settings it was made with; a batch folder shows the first
-    frame of each video with its prompt. Colours are truecolour half blocks (two pixels a character).
+    frame of each video with its prompt. A video plays as pictures in kitty, iTerm2 and sixel terminals
+    (ARTV_PICTURES chooses) and in truecolour half blocks elsewhere; sheets are half blocks (two pixels a
+    character), so they can be piped or saved as text.
 
     Examples:
 

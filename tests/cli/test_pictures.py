@@ -53,6 +53,34 @@ def frame(height=24, width=32):
     return image
 
 
+def run_in_terminal(args: list[str], protocol: str) -> str:
+    """`python -m artv_cli ARGS` in a 100x40 pseudo-terminal (10x20-pixel cells) with ARTV_PICTURES set;
+    everything it wrote to the terminal (the exit status must be 0)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 1000, 800))
+    env = dict(os.environ, ARTV_PICTURES=protocol, TERM="xterm-256color", OMP_NUM_THREADS="1")
+    env.pop("TMUX", None)
+    process = subprocess.Popen([sys.executable, "-m", "artv_cli", *args],
+                               stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)  # fmt: skip
+    os.close(slave)
+    received = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other side closed
+            break
+        if not chunk:
+            break
+        received += chunk
+    assert process.wait(timeout=300) == 0, received[-2000:]
+    return received.decode("utf-8", "replace")
+
+
 def png_pixels(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
@@ -119,32 +147,8 @@ def test_sixel_draws_the_frame_resized_to_the_cells_in_pixels():
 @pytest.mark.skipif(sys.platform == "win32", reason="a POSIX pseudo-terminal")
 @pytest.mark.parametrize("protocol", ["kitty", "sixel"])
 def test_a_render_in_a_terminal_sends_each_new_frame_and_gives_the_terminal_back_clean(tmp_path, protocol):
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 1000, 800))
-    env = dict(os.environ, ARTV_PICTURES=protocol, TERM="xterm-256color", OMP_NUM_THREADS="1")
-    env.pop("TMUX", None)
     args = ["generate", "a red circle moves right", "--model", "tiny-random", "--steps", "2", "--frames", "4"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "artv_cli", *args, "--preview", "-o", str(tmp_path / "v.mp4")],
-        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-    )  # fmt: skip
-    os.close(slave)
-    received = bytearray()
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the other side closed
-            break
-        if not chunk:
-            break
-        received += chunk
-    assert process.wait(timeout=300) == 0, received[-2000:]
-    text = received.decode("utf-8", "replace")
+    text = run_in_terminal([*args, "--preview", "-o", str(tmp_path / "v.mp4")], protocol)
     sent = text.count("\x1b_Ga=T") if protocol == "kitty" else text.count("\x1bP0;1;0q")
     assert sent >= 4  # every frame's picture (sixel: again at each refresh)
     if protocol == "kitty":
@@ -152,3 +156,15 @@ def test_a_render_in_a_terminal_sends_each_new_frame_and_gives_the_terminal_back
     assert text.rfind("\x1b[?25h") > text.rfind("\x1b[?25l")  # the cursor is shown at the end
     assert text.count("\x1b7") == text.count("\x1b8")  # every saved cursor restored
     assert "wrote 4 frames" in text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX pseudo-terminal")
+def test_show_plays_a_video_as_pictures_one_per_frame_and_gives_the_terminal_back(tmp_path):
+    from artv_cli.engine.data.video import VideoWriter
+
+    with VideoWriter(tmp_path / "v.mp4", fps=50) as writer:
+        for shift in range(3):
+            writer.append(np.roll(frame(32, 32), shift * 4, axis=1))
+    text = run_in_terminal(["show", str(tmp_path / "v.mp4")], "kitty")
+    assert text.count("\x1b_Ga=T") == 3 and "frame 2/2" in text and "\u2580" not in text
+    assert text.rfind("\x1b[?25h") > text.rfind("\x1b[?25l") and text.count("\x1b7") == text.count("\x1b8")
