@@ -244,14 +244,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_processes_through_accelerate_agree_on_the_weights(synth_data, tmp_path):
-    """`accelerate launch` with 2 CPU processes (gloo): the run finishes and both hold the same weights."""
+@pytest.mark.parametrize("lora", [[], ["--lora", "4"]], ids=["whole", "lora"])
+def test_two_processes_through_accelerate_agree_on_the_weights(synth_data, tmp_path, lora):
+    """`accelerate launch` with 2 CPU processes (gloo): the run finishes and both hold the same weights
+    (of the whole model, or of a LoRA adapter)."""
     run = tmp_path / "run"
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                "--main_process_port", str(free_port()),
                "-m", "artv_cli", "train", "--data", str(synth_data), "--out", str(run), *QUICK,
-               "--steps", "6", "--json"]  # fmt: skip
+               "--steps", "6", "--json", *lora]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -259,7 +261,10 @@ def test_two_processes_through_accelerate_agree_on_the_weights(synth_data, tmp_p
     assert summary["samples"] == 6 * 2 * 2  # 6 steps x batch 2 x 2 processes
     checksums = summary["process_checksums"]
     assert len(checksums) == 2 and checksums[0] == checksums[1]
-    assert (run / "model" / "artv_config.json").is_file()
+    if lora:
+        assert (run / "adapter" / "adapter_model.safetensors").is_file() and not (run / "model").exists()
+    else:
+        assert (run / "model" / "artv_config.json").is_file()
 
 
 def test_train_into_a_log_file_prints_plain_progress_lines(synth_data, tmp_path):
