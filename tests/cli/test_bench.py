@@ -215,3 +215,19 @@ def test_vae_roundtrip_reports_a_larger_error_off_the_palette(tmp_path, monkeypa
         run_script("vae_roundtrip.py", ["--test", str(test), "--videos", "3", "--out", str(out)], monkeypatch)
         errors[jitter] = json.loads(out.read_text())["models"]["default"]["mae"]
     assert 0 < errors[0] < errors[40]
+
+
+def test_story_sheet_benchmark_times_the_sheet_beside_the_render(tmp_path, monkeypatch):
+    board = tmp_path / "two.yaml"
+    board.write_text(
+        "model: tiny-random\nsize: 64\nsteps: 2\nsegments:\n  - {prompt: a ball, frames: 4}\n"
+        "  - {prompt: it rolls, frames: 2}\n"
+    )
+    out = tmp_path / "sheet.json"
+    run_script("story_sheet.py", ["--storyboard", str(board), "--pairs", "1", "--out", str(out)], monkeypatch)
+    report = json.loads(out.read_text())
+    assert report["frames"] == 6 and report["sheet_frames"] == 5 and report["segments"] == 2
+    assert len(report["seconds"]["sheet"]) == len(report["seconds"]["render"]) == 1
+    assert report["ratio_sheet_to_render"] == round(
+        report["median_seconds"]["sheet"] / report["median_seconds"]["render"], 3
+    )
