@@ -182,8 +182,7 @@ class FramePreview:
         columns = max(
             8, min(width - 1, PREVIEW_COLUMNS, int(rows_free * 2 * frame.shape[1] / frame.shape[0]))
         )
-        cells = half_block_cells(frame, columns)
-        self.rows = len(cells)
+        self.rows = cell_rows(frame, columns)
         if self.protocol != "blocks":
             from artv_cli import pictures
 
@@ -191,7 +190,7 @@ class FramePreview:
             self.fresh = True
             return
         segments = []
-        for line in cells:
+        for line in half_block_cells(frame, columns):
             for top, bottom in line:
                 style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
                 segments.append(Segment("\u2580", style))
@@ -221,13 +220,18 @@ class FramePreview:
         yield Segment.line()
 
 
+def cell_rows(image, columns: int) -> int:
+    """Text rows of a picture `columns` characters wide (a character cell is about twice as tall as wide)."""
+    height, width = image.shape[:2]
+    return max(1, round(height * columns / width / 2))
+
+
 def half_block_cells(image, columns: int):
     """Rows of (upper pixel, lower pixel) pairs of `image` resized to `columns` pixels wide."""
     import numpy as np
     from PIL import Image
 
-    height, width = image.shape[:2]
-    rows = max(1, round(height * columns / width / 2))
+    rows = cell_rows(image, columns)
     small = np.asarray(Image.fromarray(image).resize((columns, rows * 2), Image.BILINEAR)).tolist()
     return [list(zip(small[2 * y], small[2 * y + 1], strict=True)) for y in range(rows)]
 

@@ -98,14 +98,17 @@ def iterm(frame: np.ndarray, columns: int, rows: int) -> str:
 
 
 def sixel(frame: np.ndarray, columns: int, rows: int, cell: tuple[int, int] = CELL_PIXELS) -> str:
-    """DEC sixel: the frame resized to columns x rows cells of `cell` pixels, quantised to at most 255
-    colours (Pillow's median cut), in bands of six pixel rows, run-length coded."""
+    """DEC sixel: the frame quantised to at most 255 colours (Pillow's median cut), resized to columns x
+    rows cells of `cell` pixels, in bands of six pixel rows, run-length coded."""
     from PIL import Image
 
     width, height = columns * cell[0], rows * cell[1]
     height -= height % 6  # whole bands: the cursor ends inside the last text row, never below it
-    image = Image.fromarray(frame).resize((width, max(6, height)), Image.BILINEAR)
-    quantised = image.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    # quantised at the frame's own size, then scaled to the cells' pixels (no blended colours to add)
+    quantised = Image.fromarray(frame).quantize(
+        colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+    )
+    quantised = quantised.resize((width, max(6, height)), Image.NEAREST)
     palette = np.array(quantised.getpalette()[: 3 * 256]).reshape(-1, 3)
     index = np.asarray(quantised)
     used = np.unique(index)
@@ -113,26 +116,27 @@ def sixel(frame: np.ndarray, columns: int, rows: int, cell: tuple[int, int] = CE
     out += [f"#{c};2;{';'.join(str(round(v * 100 / 255)) for v in palette[c])}" for c in used]
     for top in range(0, index.shape[0], 6):
         band = index[top : top + 6]
-        bits = 1 << np.arange(band.shape[0])[:, None]
-        lines = []
-        for c in np.unique(band):
-            codes = ((band == c) * bits).sum(0) + 63
-            lines.append(f"#{c}" + _run_length(codes))
+        colours = np.unique(band)
+        bits = (1 << np.arange(band.shape[0]))[None, :, None]
+        codes = ((band[None] == colours[:, None, None]) * bits).sum(1) + 63  # (colours, width), all at once
+        lines = [f"#{c}" + _run_length(row) for c, row in zip(colours.tolist(), codes, strict=True)]
         out.append("$".join(lines) + "-")
     out.append("\x1b\\")
     return "".join(out)
 
 
 def _run_length(codes: np.ndarray) -> str:
-    text, i = [], 0
-    while i < len(codes):
-        j = i
-        while j < len(codes) and codes[j] == codes[i]:
-            j += 1
-        char = chr(int(codes[i]))
-        text.append(f"!{j - i}{char}" if j - i > 3 else char * (j - i))
-        i = j
-    return "".join(text)
+    """One colour's sixel characters along a band, runs of over 3 written `!N<char>`; a trailing run of
+    empty sixels (`?`) is left out (the next colour starts from the band's left edge anyway)."""
+    starts = np.flatnonzero(np.diff(codes, prepend=-1))
+    lengths = np.diff(starts, append=len(codes))
+    values = codes[starts]
+    if values[-1] == 63:
+        starts, lengths, values = starts[:-1], lengths[:-1], values[:-1]
+    return "".join(
+        f"!{n}{chr(v)}" if n > 3 else chr(v) * n
+        for v, n in zip(values.tolist(), lengths.tolist(), strict=True)
+    )
 
 
 def escape(protocol: str, frame: np.ndarray, columns: int, rows: int, cell=None) -> str:

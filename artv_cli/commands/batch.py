@@ -119,12 +119,15 @@ def batch(
 
         listed = protocol_prompts(protocol)
         prompts = Path(f"protocol {protocol}")
-    if video_format not in ("mp4", "gif", "webm", "png"):
+    from artv_cli.engine.sampling.outputs import FORMATS
+
+    suffixes = {suffix.lstrip(".") or "png": suffix for suffix in FORMATS}  # what --out takes, by name
+    if video_format not in suffixes:
         raise ArtvError(
             f"--format {video_format} is not a format artv writes",
-            "use --format mp4, gif, webm or png (a folder of PNG frames per video)",
+            f"use --format {', '.join(suffixes)} (png: a folder of PNG frames per video)",
         )
-    suffix = "" if video_format == "png" else f".{video_format}"
+    suffix = suffixes[video_format]
     rows = engine.read_rows(prompts, defaults, base_seed=seed, prompts=listed)
     record = engine.fingerprint(prompts, defaults, seed, prompts=listed, suffix=suffix)
     resuming = engine.check_folder(out, record, resume)

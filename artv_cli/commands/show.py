@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import err, half_block_cells, interrupted_status
+from artv_cli.console import cell_rows, err, half_block_cells, interrupted_status
 
 HIDE, SHOW, RESET = "\x1b[?25l", "\x1b[?25h", "\x1b[0m"
 
@@ -54,9 +54,7 @@ def _play(shown, columns: int, loop: bool) -> None:
         while True:
             for frame, label in zip(shown.frames, shown.labels, strict=True):
                 picture = protocol != "blocks"  # empty lines keep the picture's place, then it is drawn
-                lines = (
-                    [""] * len(half_block_cells(frame, columns)) if picture else half_blocks(frame, columns)
-                )
+                lines = [""] * cell_rows(frame, columns) if picture else half_blocks(frame, columns)
                 if drawn:
                     out.write(f"\x1b[{drawn}A")
                 out.write("\n".join(lines) + f"\n{RESET}frame {label}/{len(shown.frames) - 1}\x1b[K\n")

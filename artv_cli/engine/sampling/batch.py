@@ -182,11 +182,11 @@ def _row(path: Path, line: int, raw: dict, index: int, defaults: RenderRequest, 
         raise ValueError("the prompt is empty")
     if "image" in values and not values["image"].is_absolute():
         values["image"] = path.parent / values["image"]  # relative to the prompts file, not the shell
-    for name in (n for n in FLAGS if SETTINGS[n].path and values.get(n)):  # paths of a render setting too
-        values[name] = [relative_to(path.parent, item) for item in values[name]]
-    problems = ((name, SETTINGS[name].problem(values.get(name))) for name in FLAGS)
-    for name, problem in (found for found in problems if found[1] is not None):
-        raise ValueError(f"{name} {problem}")
+    for name in FLAGS:
+        if SETTINGS[name].path and values.get(name):  # paths of a render setting too
+            values[name] = [relative_to(path.parent, item) for item in values[name]]
+        if (problem := SETTINGS[name].problem(values.get(name))) is not None:
+            raise ValueError(f"{name} {problem}")
     values.setdefault("seed", base_seed + index)
     request = replace(defaults, **values)
     check_numbers(request)
