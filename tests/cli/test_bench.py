@@ -245,3 +245,29 @@ def test_text_parser_pretrains_the_encoder_and_reports_held_out_accuracy(tmp_pat
     assert all(0 <= v <= 1 for v in report["held_out_accuracy"].values())
     assert report["spread_before"] != report["spread_after"]  # it trained
     assert CLIPTextModel.from_pretrained(out).config.hidden_size == 64
+
+
+def test_score_curve_records_checkpoints_in_order_and_draws_them(tmp_path, monkeypatch):
+    from PIL import Image
+
+    def scores(colour: float) -> Path:
+        rows = {
+            f"generate frame 0 ({wording})": {
+                "summary": {"colour_accuracy": colour, "shape_accuracy": 0.1, "background_accuracy": 0.9}
+            }
+            for wording in ("grammar", "people")
+        }
+        path = tmp_path / f"scores-{colour}.json"
+        path.write_text(json.dumps({"rows": rows}))
+        return path
+
+    data = tmp_path / "curve.json"
+    data.write_text(json.dumps({"reference": {"grammar": {"colour": 1.0}}}))
+    for step, colour in ((90, 0.5), (0, 0.2), (90, 0.6)):  # out of order, and step 90 scored again
+        args = [str(data), "--add", str(step), "--samples", str(step * 256), "--scores", str(scores(colour))]
+        run_script("score_curve.py", args, monkeypatch)
+    curve = json.loads(data.read_text())["curve"]
+    assert [entry["step"] for entry in curve] == [0, 90]
+    assert curve[1]["grammar"]["colour"] == 0.6
+    run_script("score_curve.py", [str(data), "--out", str(tmp_path / "curve.png")], monkeypatch)
+    assert Image.open(tmp_path / "curve.png").size == (900, 420)
