@@ -28,6 +28,7 @@ class Stage(str, Enum):
     artv = "artv"
     base = "base"
     vae = "vae"
+    text = "text"
 
 
 class LrSchedule(str, Enum):
@@ -119,7 +120,9 @@ def train(
         Stage,
         typer.Option(
             help="artv: the ART-V networks; base: Phi_dynamic (and the text encoder) as a text-to-image "
-            "model on single frames; vae: fit the VAE of a from-scratch model. A new domain: vae, base, artv."
+            "model on single frames; vae: fit the VAE of a from-scratch model; text: pretrain its text "
+            "encoder on a synthetic world's captions (later stages keep it frozen). A new domain: vae, text, "
+            "base, artv."
         ),
     ] = Stage.artv,
     first_step_share: Annotated[

@@ -159,3 +159,90 @@ def test_train_with_motion_weight_records_it_and_a_negative_weight_names_the_fix
     result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--motion-weight", "-1"])
     assert result.exit_code != 0
     assert "--motion-weight must be 0 or more" in result.output and "--motion-weight 4" in result.output
+
+
+def test_text_stage_pretrains_only_the_text_encoder_and_the_base_stage_keeps_it_frozen(synth_data, tmp_path):
+    import json
+
+    import torch
+
+    from artv_cli.engine.model.artv import ARTVModel
+    from artv_cli.engine.training.common import load_base
+
+    run = tmp_path / "text"
+    args = ["train", "--data", synth_data, "--model", "default", "--out", run, "--stage", "text"]
+    args += ["--steps", 30, "--batch-size", 64, "--lr", "1e-3", "--log-every", 10]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert "held-out captions read right: colour" in result.stderr
+    start, trained = load_base("default", 0), ARTVModel.load(run / "model")
+    for name in ("unet", "mask_unet", "vae", "cond"):  # everything but the encoder as it came
+        for (key, a), b in zip(
+            getattr(start, name).state_dict().items(),
+            getattr(trained, name).state_dict().values(),
+            strict=True,
+        ):
+            assert torch.equal(a, b), (name, key)
+    assert not torch.equal(start.text_encoder.embeddings.token_embedding.weight,
+                           trained.text_encoder.embeddings.token_embedding.weight)  # fmt: skip
+    report = json.loads((run / "text_report.json").read_text())
+    accuracy = report["held_out_accuracy"]
+    assert set(accuracy) == {"colour", "shape", "direction", "speed", "tone"}
+    assert accuracy["colour"] > 0.5 and accuracy["shape"] > 0.5  # 9 and 5 classes: chance is 0.11 and 0.2
+    assert report["spread_after"]["tone"] > report["spread_before"]["tone"]
+    assert trained.config.extra["text_training"]["steps"] == 30
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+
+    base = tmp_path / "base"
+    args = ["train", "--data", synth_data, "--model", run / "model", "--out", base, "--stage", "base"]
+    args += ["--steps", 2, "--batch-size", 2, "--validation-videos", 0, "--export", "raw"]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    after = ARTVModel.load(base / "model")
+    for a, b in zip(
+        trained.text_encoder.state_dict().values(), after.text_encoder.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)  # frozen through the base stage
+
+
+def test_text_stage_needs_a_synthetic_world_and_cannot_resume(tmp_path):
+    from artv_cli.engine.data.synth import SynthSettings, synth_dataset
+
+    plain = tmp_path / "clips"
+    plain.mkdir()
+    run = tmp_path / "run"
+    args = ["train", "--data", plain, "--model", "default", "--out", run, "--stage", "text", "--steps", 2]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2
+    assert "has no synth.json" in result.stderr and "artv data synth" in result.stderr
+    assert not run.exists()
+    world = synth_dataset(tmp_path / "world", SynthSettings(videos=2, seed=1, frames=4, size=64))
+    args[2] = world
+    result = CliRunner().invoke(app, [str(a) for a in [*args, "--resume", "latest"]])
+    assert result.exit_code == 2 and "--stage text cannot resume" in result.stderr
+
+
+def test_labelled_captions_say_what_their_labels_say():
+    from artv_cli.engine.data.captions import NEW_NOUNS, NOUNS
+    from artv_cli.engine.training.text_encoder import labelled_caption, world_attributes
+
+    NOUNS = NOUNS | NEW_NOUNS
+
+    rng = np.random.default_rng(0)
+    for settings in ({"captions": "grammar"}, {"captions": "varied", "unnamed": 0.3, "shapes": ["ring"]}):
+        attributes = world_attributes(settings)
+        unsaid = 0
+        for _ in range(400):
+            text, labels = labelled_caption(rng, settings, "train")
+            words = [w.strip(",.!") for w in text.lower().split()]
+            for name in ("colour", "tone"):
+                values = attributes[name]
+                if labels[name] < len(values):
+                    assert values[labels[name]] in words, (text, name)
+            if labels["shape"] < len(attributes["shape"]):
+                assert set(NOUNS[attributes["shape"][labels["shape"]]]) & set(words), text
+            unsaid += labels["colour"] == len(attributes["colour"])
+            if settings["captions"] == "grammar":
+                assert text.endswith("background") and labels["tone"] < len(attributes["tone"])
+        assert (unsaid == 0) == (settings["captions"] == "grammar")
+        assert attributes["shape"] == list(settings.get("shapes", attributes["shape"]))

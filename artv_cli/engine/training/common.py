@@ -120,7 +120,9 @@ class TrainConfig:
     stage: str = "artv"
     """`artv` trains the ART-V networks; `vae` fits the autoencoder of a model built from scratch; `base`
     trains Phi_dynamic (and, with --train-text-encoder, the text encoder) as a text-to-image model on
-    single frames, the strong image model ART-V starts from (METHOD.md), before `artv`."""
+    single frames, the strong image model ART-V starts from (METHOD.md), before `artv`; `text` pretrains
+    the text encoder of a model built from scratch on its synthetic world's captions, before `base`
+    (engine/training/text_encoder.py), which then keeps it frozen."""
     first_step_share: float = 0.0
     """Share of samples whose target is frame 1, where both references are frame 0 and only the text
     says how to move (the first step of every `animate`); 0 draws targets uniformly."""
@@ -155,7 +157,7 @@ class TrainConfig:
                     f"{flag} must be at least {least} (got {value})", f"use {flag} {max(least, 1)} or more"
                 )
         choices = {
-            "stage": ("artv", "base", "vae"),
+            "stage": ("artv", "base", "vae", "text"),
             "lr_schedule": ("constant", "cosine"),
             "vae_loss": ("mse", "foreground"),
             "mixed_precision": ("no", "fp16", "bf16"),

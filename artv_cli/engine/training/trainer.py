@@ -150,6 +150,10 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         from artv_cli.engine.training.autoencoder import train_autoencoder
 
         return train_autoencoder(config, on_event)
+    if config.stage == "text":
+        from artv_cli.engine.training.text_encoder import train_text_encoder
+
+        return train_text_encoder(config, on_event)
     base_stage = config.stage == "base"
 
     def emit(kind: str, **info) -> None:

@@ -1,0 +1,268 @@
+"""Pretrain the text encoder of a model built from scratch to read its world's captions, then freeze it.
+
+ART-V keeps its text encoder frozen (METHOD.md), and Stable Diffusion's is a pretrained CLIP encoder. A
+model with no pretrained base, such as the embedded default, has a random one: frozen, it keeps every
+word but weakly (a base trained on it drew the same background whatever tone was asked); trained with the
+UNet on still frames, it washed the direction words out (docs/default-model.md). This stage is our small
+stand-in for CLIP's pretraining: the model's CLIPTextModel learns to say, from its per-token states,
+each attribute a caption names (colour, shape, direction, speed, background tone, or "not said"), each
+read by its own learned attention over the tokens, so the states must carry every attribute apart. The
+captions are drawn fresh each step from the world the dataset was made from (its `synth.json`: wordings,
+the share that leaves the look out, shapes), one object each. The later stages keep the result frozen
+(they train the text encoder only with --train-text-encoder).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import asdict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from artv_cli.engine.data.captions import NEW_NOUNS, NOUNS, draw_phrasing, leave_out_look, phrase
+from artv_cli.engine.data.world import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS
+from artv_cli.errors import ArtvError
+
+GRAMMAR_SHARE = 0.4
+"""In a world of varied captions, the share drawn in the grammar's own wording (the rest: people's)."""
+HELD_OUT_CAPTIONS = 2048
+"""Captions of the held-out phrasings the report's accuracy is measured on."""
+
+
+def world_attributes(settings: dict) -> dict[str, list[str]]:
+    """What a caption of this world can say, per attribute."""
+    return {
+        "colour": list(COLOURS),
+        "shape": list(settings.get("shapes") or SHAPES),
+        "direction": list(DIRECTIONS),
+        "speed": list(SPEEDS),
+        "tone": list(BACKGROUND_TONES),
+    }
+
+
+def labelled_caption(rng: np.random.Generator, settings: dict, split: str) -> tuple[str, dict[str, int]]:
+    """One caption of the world and, per attribute, the index of what it says (len(values): not said)."""
+    attributes = world_attributes(settings)
+    said = {name: str(rng.choice(values)) for name, values in attributes.items()}
+    if settings.get("captions", "grammar") == "grammar" or rng.random() < GRAMMAR_SHARE:
+        article = "an" if said["colour"][0] in "aeiou" else "a"
+        text = (
+            f"{article} {said['colour']} {said['shape']} moves {said['direction']} {said['speed']}, "
+            f"on a plain {said['tone']} background"
+        )
+    else:
+        phrasing = draw_phrasing(rng, said["shape"], said["direction"], split)
+        text = phrase(said["colour"], said["shape"], said["direction"], said["speed"], said["tone"], phrasing)
+        if phrasing.speed < 0:
+            said["speed"] = None
+        if phrasing.background < 0:
+            said["tone"] = None
+    if rng.random() < float(settings.get("unnamed", 0.0)):
+        text = leave_out_look(rng, text, said["colour"])
+    words = [word.strip(",.!") for word in text.lower().split()]
+    if said["colour"] not in words:
+        said["colour"] = None
+    if not any(noun in words for noun in (NOUNS | NEW_NOUNS)[said["shape"]]):
+        said["shape"] = None
+    labels = {
+        name: (values.index(said[name]) if said[name] is not None else len(values))
+        for name, values in attributes.items()
+    }
+    return text, labels
+
+
+class Reader(torch.nn.Module):
+    """Per attribute: a learned query attends over the token states, then a linear classifier."""
+
+    def __init__(self, width: int, attributes: dict[str, list[str]]):
+        super().__init__()
+        self.queries = torch.nn.Parameter(torch.randn(len(attributes), width) * width**-0.5)
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(width, len(v) + 1) for v in attributes.values())
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        scores = torch.einsum("qd,btd->bqt", self.queries, states) * states.shape[-1] ** -0.5
+        scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+        pooled = torch.einsum("bqt,btd->bqd", scores.softmax(-1), states)
+        return [head(pooled[:, i]) for i, head in enumerate(self.heads)]
+
+
+def _batch(model, rng, settings: dict, size: int, split: str):
+    texts, labels = zip(*(labelled_caption(rng, settings, split) for _ in range(size)), strict=True)
+    length = min(model.config.max_text_tokens, model.text_encoder.config.max_position_embeddings)
+    tokens = model.tokenizer(
+        list(texts), padding="max_length", max_length=length, truncation=True, return_tensors="pt"
+    )
+    targets = {name: torch.tensor([label[name] for label in labels]) for name in labels[0]}
+    return tokens.input_ids, tokens.attention_mask.bool(), targets
+
+
+def word_spread(model, attributes: dict[str, list[str]]) -> dict[str, float]:
+    """Per attribute: the mean over positions of the states' spread when only that word changes in a
+    grammar caption (how loudly the encoder says it; bench/direction_gap.py reports the same)."""
+    out = {}
+    base = {name: values[0] for name, values in attributes.items()}
+    for name, values in attributes.items():
+        texts = []
+        for value in values:
+            said = dict(base, **{name: value})
+            article = "an" if said["colour"][0] in "aeiou" else "a"
+            texts.append(f"{article} {said['colour']} {said['shape']} moves {said['direction']} "
+                         f"{said['speed']}, on a plain {said['tone']} background")  # fmt: skip
+        with torch.no_grad():
+            states = model.text_encoder(model.tokenize(texts).to(model.device))[0].float()
+        out[name] = round(float((states - states.mean(0, keepdim=True)).norm(dim=-1).mean()), 4)
+    return out
+
+
+def train_text_encoder(config, on_event=None):
+    """Pretrain the model's text encoder on its world's captions (batch_size captions a step); export
+    RUN/model with the new encoder and RUN/text_report.json (held-out accuracy, spread before and after)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import set_seed
+
+    from artv_cli.engine.hub.registry import quiet_libraries
+    from artv_cli.engine.training.common import (
+        TrainResult,
+        check_run_folder,
+        draws,
+        load_base,
+        make_schedule,
+        versions,
+        write_json,
+    )
+
+    def emit(kind: str, **info) -> None:
+        if on_event is not None:
+            on_event(kind, info)
+
+    quiet_libraries()
+
+    # 1. Check what needs no model: the run folder, the options this stage does not have, the world.
+    if config.resume:
+        raise ArtvError("--stage text cannot resume (it is short: minutes)", "run it again without --resume")
+    check_run_folder(config)
+    if (config.out / "model").exists():
+        raise ArtvError(f"{config.out} holds an exported model already", "give a new --out")
+    world_file = config.data / "synth.json"
+    if not world_file.is_file():
+        raise ArtvError(
+            f"--stage text draws the captions of a synthetic world, and {config.data} has no synth.json",
+            f"make one with `artv data synth {shlex.quote(str(config.data))}`, or leave the text encoder "
+            "to the base stage (--stage base --train-text-encoder)",
+        )
+    settings = json.loads(world_file.read_text())["settings"]
+    attributes = world_attributes(settings)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+    if accelerator.num_processes > 1:  # each process would train and export its own encoder
+        raise ArtvError(
+            "--stage text runs in one process", "run it with `artv train`, not under `accelerate launch`"
+        )
+    set_seed(config.seed)
+    wording = "the grammar's wording" if settings.get("captions", "grammar") == "grammar" else (
+        f"{GRAMMAR_SHARE:.0%} the grammar's wording, the rest people's phrasings")  # fmt: skip
+    emit("data", text=f"captions of the world of {config.data}: {wording}, "
+         f"{float(settings.get('unnamed', 0)):.0%} with the look left out")  # fmt: skip
+
+    # 2. The model: only its text encoder learns, with one reader per attribute on top (not exported).
+    model = load_base(config.model, config.seed).to(accelerator.device)
+    encoder = model.text_encoder.train().requires_grad_(True)
+    reader = Reader(encoder.config.hidden_size, attributes).to(accelerator.device)
+    spread_before = word_spread(model, attributes)
+    emit("model", text=f"{config.model}: text encoder "
+         f"{sum(p.numel() for p in encoder.parameters()) / 1e6:.2f} M trained")  # fmt: skip
+    params = [*encoder.parameters(), *reader.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    schedule = make_schedule(config, optimizer)
+    encoder, reader, optimizer = accelerator.prepare(encoder, reader, optimizer)
+    config.out.mkdir(parents=True, exist_ok=True)
+    write_json(config.out / "train_config.json", asdict(config) | {"versions": versions()})
+
+    # 3. Steps: read every attribute of fresh captions of the training phrasings.
+    emit("start", step=0, total=config.steps)
+    started, first_loss, last_loss, window, done = time.perf_counter(), None, None, [], 0
+    for step in range(config.steps):
+        encoder.train()
+        ids, mask, targets = _batch(model, draws(config, step, 0, 0), settings, config.batch_size, "train")
+        with accelerator.autocast():
+            logits = reader(encoder(ids.to(accelerator.device))[0], mask.to(accelerator.device))
+            loss = sum(
+                F.cross_entropy(lg.float(), targets[name].to(accelerator.device))
+                for lg, name in zip(logits, attributes, strict=True)
+            )
+        if not torch.isfinite(loss):
+            raise ArtvError(
+                f"the text loss became {loss.item()} at step {step + 1}", "run again with a lower --lr"
+            )
+        accelerator.backward(loss)
+        if config.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(params, config.max_grad_norm)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        value = float(loss.detach())
+        first_loss = value if first_loss is None else first_loss
+        last_loss, done = value, step + 1
+        window.append(value)
+        rate = done / (time.perf_counter() - started)
+        emit("step", step=done, total=config.steps, loss=value, steps_per_s=rate,
+             samples_per_s=rate * config.batch_size)  # fmt: skip
+        if done % config.log_every == 0 or done == config.steps:
+            with open(config.out / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps({"step": done, "loss": float(np.mean(window))}) + "\n")
+            window = []
+        if (
+            config.time_limit
+            and done < config.steps
+            and time.perf_counter() - started >= config.time_limit * 60
+        ):
+            emit("notice", text=f"--time-limit {config.time_limit:g} min reached at step {done} of "
+                 f"{config.steps}: exporting the text encoder")  # fmt: skip
+            break
+
+    # 4. The report: how well the frozen states say each attribute on held-out phrasings, how loudly.
+    encoder = accelerator.unwrap_model(encoder).eval().requires_grad_(False)
+    model.text_encoder = encoder
+    held = np.random.default_rng(config.seed + 1)
+    ids, mask, targets = _batch(model, held, settings, HELD_OUT_CAPTIONS, "test")
+    with torch.no_grad():
+        logits = accelerator.unwrap_model(reader).eval()(
+            encoder(ids.to(accelerator.device))[0].float(), mask.to(accelerator.device)
+        )
+    accuracy = {
+        name: round(float((lg.argmax(-1).cpu() == targets[name]).float().mean()), 4)
+        for lg, name in zip(logits, attributes, strict=True)
+    }
+    report = {
+        "steps": done,
+        "held_out_accuracy": accuracy,
+        "spread_before": spread_before,
+        "spread_after": word_spread(model, attributes),
+    }
+    write_json(config.out / "text_report.json", report)
+    emit("notice", text="held-out captions read right: "
+         + ", ".join(f"{name} {value:.0%}" for name, value in accuracy.items()))  # fmt: skip
+
+    # 5. The export: the model as it came, with the new encoder (which later stages keep frozen).
+    model.config.extra["text_training"] = {"run": str(config.out), "data": str(config.data), **report}
+    model.name = str(config.out / "model")
+    exported = model.save(config.out / "model")
+    emit("exported", path=str(exported))
+    result = TrainResult(
+        run=config.out,
+        model=exported,
+        steps=done,
+        samples=done * config.batch_size,
+        first_loss=first_loss,
+        last_loss=last_loss,
+        seconds=round(time.perf_counter() - started, 3),
+        skipped={},
+        process_checksums=[float(sum(p.double().sum().item() for p in encoder.parameters()))],
+    )
+    write_json(config.out / "summary.json", asdict(result))
+    return result
