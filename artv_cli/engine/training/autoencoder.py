@@ -9,9 +9,7 @@ else in the model is left as it was.
 
 from __future__ import annotations
 
-import json
 import shlex
-import time
 from collections import Counter, deque
 from dataclasses import asdict
 
@@ -30,44 +28,20 @@ KL_WEIGHT = 1e-6
 
 def train_autoencoder(config, on_event=None):
     """Fit the model's VAE on single frames of the dataset (batch_size frames a step); export RUN/model."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
-    from accelerate.utils import set_seed
-
-    from artv_cli.engine.hub.registry import quiet_libraries
     from artv_cli.engine.training.common import (
-        TrainResult,
-        check_run_folder,
         draws,
         load_base,
         make_schedule,
         versions,
         write_json,
     )
-
-    def emit(kind: str, **info) -> None:
-        if on_event is not None:
-            on_event(kind, info)
-
-    quiet_libraries()
+    from artv_cli.engine.training.short_stage import ShortStage
 
     # 1. Check what needs no model: the run folder, the options this stage does not have, the dataset.
-    if config.resume:
-        raise ArtvError(
-            "--stage vae cannot resume (it is short: a few minutes)", "run it again without --resume"
-        )
-    check_run_folder(config)
-    if (config.out / "model").exists():
-        raise ArtvError(f"{config.out} holds an exported model already", "give a new --out")
+    stage = ShortStage(config, on_event, "autoencoder")
     catalogue = scan(config.data)
-    AcceleratorState._reset_state(reset_partial_state=True)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
-    if accelerator.num_processes > 1:  # each process would fit and export its own VAE
-        raise ArtvError(
-            "--stage vae runs in one process", "run it with `artv train`, not under `accelerate launch`"
-        )
-    set_seed(config.seed)
-    emit("data", text=catalogue.describe())
+    accelerator = stage.accelerator()
+    stage.emit("data", text=catalogue.describe())
 
     # 2. The model: only its VAE learns.
     model = load_base(config.model, config.seed).to(accelerator.device)
@@ -79,7 +53,8 @@ def train_autoencoder(config, on_event=None):
             f"use --size {model.config.native_size}",
         )
     vae = model.vae.train().requires_grad_(True)
-    emit("model", text=f"{config.model}: VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.2f} M trained")
+    trained = sum(p.numel() for p in vae.parameters()) / 1e6
+    stage.emit("model", text=f"{config.model}: VAE {trained:.2f} M trained")
 
     # 3. Data: frames of up to MAX_VIDEOS videos, decoded once into memory (decoding each step would cost
     #    more than the VAE's own step); which frames make a batch is drawn per step, so a run repeats.
@@ -91,7 +66,7 @@ def train_autoencoder(config, on_event=None):
             frames.append(decode(item.path, spec))
         except VideoError as error:
             skipped[error.reason] += 1
-        emit("cache", done=number + 1, total=len(items))
+        stage.emit("cache", done=number + 1, total=len(items))
     if not frames:
         raise ArtvError(
             f"no video of {config.data} could be decoded",
@@ -101,15 +76,12 @@ def train_autoencoder(config, on_event=None):
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = make_schedule(config, optimizer)
     vae, optimizer = accelerator.prepare(vae, optimizer)
-    config.out.mkdir(parents=True, exist_ok=True)
+    stage.begin()
     write_json(config.out / "train_config.json", asdict(config) | {"width": width, "height": height,
                                                                       "versions": versions()})  # fmt: skip
 
     # 4. Steps: reconstruct every frame of the batch from a sampled latent (the VAE's own posterior).
-    emit("start", step=0, total=config.steps)
-    started, first_loss, last_loss, window = time.perf_counter(), None, None, []
     means: deque = deque(maxlen=8)  # the latents of the last 8 steps set the scale
-    done = 0
     for step in range(config.steps):
         rng = draws(config, step, 0, 0)
         picked = torch.from_numpy(rng.integers(0, len(pool), size=config.batch_size))
@@ -132,26 +104,8 @@ def train_autoencoder(config, on_event=None):
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        value = float(loss.detach())
-        first_loss = value if first_loss is None else first_loss
-        last_loss = value
-        window.append(value)
         means.append(posterior.mean.detach().float())
-        done = step + 1
-        rate = (step + 1) / (time.perf_counter() - started)
-        emit("step", step=step + 1, total=config.steps, loss=value, steps_per_s=rate,
-             samples_per_s=rate * config.batch_size)  # fmt: skip
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            with open(config.out / "metrics.jsonl", "a") as handle:
-                handle.write(json.dumps({"step": step + 1, "loss": float(np.mean(window))}) + "\n")
-            window = []
-        if (
-            config.time_limit
-            and done < config.steps
-            and time.perf_counter() - started >= config.time_limit * 60
-        ):
-            emit("notice", text=f"--time-limit {config.time_limit:g} min reached at step {done} of "
-                 f"{config.steps}: exporting the autoencoder")  # fmt: skip
+        if stage.step(float(loss.detach())):
             break
 
     # 5. Unit-variance latents (latent diffusion's scaling factor), then the export with the new VAE.
@@ -162,29 +116,15 @@ def train_autoencoder(config, on_event=None):
     model.config.extra["vae_training"] = {
         "run": str(config.out),
         "data": str(config.data),
-        "steps": done,
+        "steps": stage.done,
         "lr": config.lr,
         "lr_schedule": config.lr_schedule,
         "loss": config.vae_loss,
-        "reconstruction_loss": round(last_loss, 6),
+        "reconstruction_loss": round(stage.last_loss, 6),
         "scaling_factor": round(scale, 6),
     }
-    model.name = str(config.out / "model")
-    exported = model.save(config.out / "model")
-    emit("exported", path=str(exported))
-    result = TrainResult(
-        run=config.out,
-        model=exported,
-        steps=done,
-        samples=done * config.batch_size,
-        first_loss=first_loss,
-        last_loss=last_loss,
-        seconds=round(time.perf_counter() - started, 3),
-        skipped=dict(skipped),
-        process_checksums=[float(sum(p.double().sum().item() for p in vae.parameters()))],
-    )
-    write_json(config.out / "summary.json", asdict(result))
-    return result
+    checksum = float(sum(p.double().sum().item() for p in vae.parameters()))
+    return stage.finish(model, checksum, dict(skipped))
 
 
 def reconstruction_loss(recon: torch.Tensor, pixels: torch.Tensor, kind: str = "mse") -> torch.Tensor:

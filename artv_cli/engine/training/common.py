@@ -1,7 +1,7 @@
 """What a training run is, shared by every stage: its settings, its result, where it starts, its folder.
 
-The ART-V and base stages (`trainer`) and the VAE stage (`autoencoder`) import from here, never from
-each other's modules, so the stages stay one-way.
+The ART-V and base stages (`trainer`), the VAE stage (`autoencoder`) and the text stage (`text_encoder`)
+import from here, never from each other's modules, so the stages stay one-way.
 """
 
 from __future__ import annotations

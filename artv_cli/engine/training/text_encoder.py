@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import time
 from dataclasses import asdict
 
 import numpy as np
@@ -121,33 +120,17 @@ def word_spread(model, attributes: dict[str, list[str]]) -> dict[str, float]:
 def train_text_encoder(config, on_event=None):
     """Pretrain the model's text encoder on its world's captions (batch_size captions a step); export
     RUN/model with the new encoder and RUN/text_report.json (held-out accuracy, spread before and after)."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
-    from accelerate.utils import set_seed
-
-    from artv_cli.engine.hub.registry import quiet_libraries
     from artv_cli.engine.training.common import (
-        TrainResult,
-        check_run_folder,
         draws,
         load_base,
         make_schedule,
         versions,
         write_json,
     )
-
-    def emit(kind: str, **info) -> None:
-        if on_event is not None:
-            on_event(kind, info)
-
-    quiet_libraries()
+    from artv_cli.engine.training.short_stage import ShortStage
 
     # 1. Check what needs no model: the run folder, the options this stage does not have, the world.
-    if config.resume:
-        raise ArtvError("--stage text cannot resume (it is short: minutes)", "run it again without --resume")
-    check_run_folder(config)
-    if (config.out / "model").exists():
-        raise ArtvError(f"{config.out} holds an exported model already", "give a new --out")
+    stage = ShortStage(config, on_event, "text encoder")
     world_file = config.data / "synth.json"
     if not world_file.is_file():
         raise ArtvError(
@@ -157,35 +140,27 @@ def train_text_encoder(config, on_event=None):
         )
     settings = json.loads(world_file.read_text())["settings"]
     attributes = world_attributes(settings)
-    AcceleratorState._reset_state(reset_partial_state=True)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
-    if accelerator.num_processes > 1:  # each process would train and export its own encoder
-        raise ArtvError(
-            "--stage text runs in one process", "run it with `artv train`, not under `accelerate launch`"
-        )
-    set_seed(config.seed)
+    accelerator = stage.accelerator()
     wording = "the grammar's wording" if settings.get("captions", "grammar") == "grammar" else (
         f"{GRAMMAR_SHARE:.0%} the grammar's wording, the rest people's phrasings")  # fmt: skip
-    emit("data", text=f"captions of the world of {config.data}: {wording}, "
-         f"{float(settings.get('unnamed', 0)):.0%} with the look left out")  # fmt: skip
+    stage.emit("data", text=f"captions of the world of {config.data}: {wording}, "
+               f"{float(settings.get('unnamed', 0)):.0%} with the look left out")  # fmt: skip
 
     # 2. The model: only its text encoder learns, with one reader per attribute on top (not exported).
     model = load_base(config.model, config.seed).to(accelerator.device)
     encoder = model.text_encoder.train().requires_grad_(True)
     reader = Reader(encoder.config.hidden_size, attributes).to(accelerator.device)
     spread_before = word_spread(model, attributes)
-    emit("model", text=f"{config.model}: text encoder "
-         f"{sum(p.numel() for p in encoder.parameters()) / 1e6:.2f} M trained")  # fmt: skip
+    trained = sum(p.numel() for p in encoder.parameters()) / 1e6
+    stage.emit("model", text=f"{config.model}: text encoder {trained:.2f} M trained")
     params = [*encoder.parameters(), *reader.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     schedule = make_schedule(config, optimizer)
     encoder, reader, optimizer = accelerator.prepare(encoder, reader, optimizer)
-    config.out.mkdir(parents=True, exist_ok=True)
+    stage.begin()
     write_json(config.out / "train_config.json", asdict(config) | {"versions": versions()})
 
     # 3. Steps: read every attribute of fresh captions of the training phrasings.
-    emit("start", step=0, total=config.steps)
-    started, first_loss, last_loss, window, done = time.perf_counter(), None, None, [], 0
     for step in range(config.steps):
         encoder.train()
         ids, mask, targets = _batch(model, draws(config, step, 0, 0), settings, config.batch_size, "train")
@@ -205,31 +180,15 @@ def train_text_encoder(config, on_event=None):
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        value = float(loss.detach())
-        first_loss = value if first_loss is None else first_loss
-        last_loss, done = value, step + 1
-        window.append(value)
-        rate = done / (time.perf_counter() - started)
-        emit("step", step=done, total=config.steps, loss=value, steps_per_s=rate,
-             samples_per_s=rate * config.batch_size)  # fmt: skip
-        if done % config.log_every == 0 or done == config.steps:
-            with open(config.out / "metrics.jsonl", "a") as handle:
-                handle.write(json.dumps({"step": done, "loss": float(np.mean(window))}) + "\n")
-            window = []
-        if (
-            config.time_limit
-            and done < config.steps
-            and time.perf_counter() - started >= config.time_limit * 60
-        ):
-            emit("notice", text=f"--time-limit {config.time_limit:g} min reached at step {done} of "
-                 f"{config.steps}: exporting the text encoder")  # fmt: skip
+        if stage.step(float(loss.detach())):
             break
 
     # 4. The report: how well the frozen states say each attribute on held-out phrasings, how loudly.
     encoder = accelerator.unwrap_model(encoder).eval().requires_grad_(False)
     model.text_encoder = encoder
-    held = np.random.default_rng(config.seed + 1)
-    ids, mask, targets = _batch(model, held, settings, HELD_OUT_CAPTIONS, "test")
+    ids, mask, targets = _batch(
+        model, np.random.default_rng(config.seed + 1), settings, HELD_OUT_CAPTIONS, "test"
+    )
     with torch.no_grad():
         logits = accelerator.unwrap_model(reader).eval()(
             encoder(ids.to(accelerator.device))[0].float(), mask.to(accelerator.device)
@@ -239,30 +198,15 @@ def train_text_encoder(config, on_event=None):
         for lg, name in zip(logits, attributes, strict=True)
     }
     report = {
-        "steps": done,
+        "steps": stage.done,
         "held_out_accuracy": accuracy,
         "spread_before": spread_before,
         "spread_after": word_spread(model, attributes),
     }
     write_json(config.out / "text_report.json", report)
-    emit("notice", text="held-out captions read right: "
-         + ", ".join(f"{name} {value:.0%}" for name, value in accuracy.items()))  # fmt: skip
+    stage.emit("notice", text="held-out captions read right: "
+               + ", ".join(f"{name} {value:.0%}" for name, value in accuracy.items()))  # fmt: skip
 
     # 5. The export: the model as it came, with the new encoder (which later stages keep frozen).
     model.config.extra["text_training"] = {"run": str(config.out), "data": str(config.data), **report}
-    model.name = str(config.out / "model")
-    exported = model.save(config.out / "model")
-    emit("exported", path=str(exported))
-    result = TrainResult(
-        run=config.out,
-        model=exported,
-        steps=done,
-        samples=done * config.batch_size,
-        first_loss=first_loss,
-        last_loss=last_loss,
-        seconds=round(time.perf_counter() - started, 3),
-        skipped={},
-        process_checksums=[float(sum(p.double().sum().item() for p in encoder.parameters()))],
-    )
-    write_json(config.out / "summary.json", asdict(result))
-    return result
+    return stage.finish(model, float(sum(p.double().sum().item() for p in encoder.parameters())))
