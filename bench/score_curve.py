@@ -64,9 +64,9 @@ def draw(data: dict, title: str) -> Image.Image:
             _, v = at(0, shipped)
             for u in range(LEFT, W - RIGHT, 12):
                 pen.line([u, v, u + 5, v], fill=colour, width=1)
-        pen.text((W - RIGHT - 330, TOP + 12 + 16 * number), f"-- {column}", fill=colour)
-    pen.text((W - RIGHT - 240, TOP + 12), "thick: grammar, thin: people", fill="black")
-    pen.text((W - RIGHT - 240, TOP + 28), "dotted: shipped model (grammar)", fill="black")
+        pen.text((W - RIGHT - 330, H - BOTTOM - 60 + 16 * number), f"-- {column}", fill=colour)
+    pen.text((W - RIGHT - 240, H - BOTTOM - 60), "thick: grammar, thin: people", fill="black")
+    pen.text((W - RIGHT - 240, H - BOTTOM - 44), "dotted: shipped model (grammar)", fill="black")
     return image
 
 
