@@ -245,4 +245,5 @@ def test_labelled_captions_say_what_their_labels_say():
             if settings["captions"] == "grammar":
                 assert text.endswith("background") and labels["tone"] < len(attributes["tone"])
         assert (unsaid == 0) == (settings["captions"] == "grammar")
-        assert attributes["shape"] == list(settings.get("shapes", attributes["shape"]))
+    assert world_attributes({"shapes": ["ring"]})["shape"] == ["ring"]  # the world's own shapes
+    assert world_attributes({})["shape"] == ["circle", "square", "triangle", "diamond"]

@@ -23,11 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from artv_cli.engine.data.captions import NEW_NOUNS, NOUNS, draw_phrasing, leave_out_look, phrase
+from artv_cli.engine.data.synth import GRAMMAR_SHARE
 from artv_cli.engine.data.world import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS
 from artv_cli.errors import ArtvError
 
-GRAMMAR_SHARE = 0.4
-"""In a world of varied captions, the share drawn in the grammar's own wording (the rest: people's)."""
 HELD_OUT_CAPTIONS = 2048
 """Captions of the held-out phrasings the report's accuracy is measured on."""
 
@@ -43,16 +42,21 @@ def world_attributes(settings: dict) -> dict[str, list[str]]:
     }
 
 
+def grammar_caption(said: dict[str, str]) -> str:
+    """One object on a plain background in the grammar's own wording (as `artv data synth` writes it)."""
+    article = "an" if said["colour"][0] in "aeiou" else "a"
+    return (
+        f"{article} {said['colour']} {said['shape']} moves {said['direction']} {said['speed']}, "
+        f"on a plain {said['tone']} background"
+    )
+
+
 def labelled_caption(rng: np.random.Generator, settings: dict, split: str) -> tuple[str, dict[str, int]]:
     """One caption of the world and, per attribute, the index of what it says (len(values): not said)."""
     attributes = world_attributes(settings)
     said = {name: str(rng.choice(values)) for name, values in attributes.items()}
     if settings.get("captions", "grammar") == "grammar" or rng.random() < GRAMMAR_SHARE:
-        article = "an" if said["colour"][0] in "aeiou" else "a"
-        text = (
-            f"{article} {said['colour']} {said['shape']} moves {said['direction']} {said['speed']}, "
-            f"on a plain {said['tone']} background"
-        )
+        text = grammar_caption(said)
     else:
         phrasing = draw_phrasing(rng, said["shape"], said["direction"], split)
         text = phrase(said["colour"], said["shape"], said["direction"], said["speed"], said["tone"], phrasing)
@@ -105,12 +109,7 @@ def word_spread(model, attributes: dict[str, list[str]]) -> dict[str, float]:
     out = {}
     base = {name: values[0] for name, values in attributes.items()}
     for name, values in attributes.items():
-        texts = []
-        for value in values:
-            said = dict(base, **{name: value})
-            article = "an" if said["colour"][0] in "aeiou" else "a"
-            texts.append(f"{article} {said['colour']} {said['shape']} moves {said['direction']} "
-                         f"{said['speed']}, on a plain {said['tone']} background")  # fmt: skip
+        texts = [grammar_caption(dict(base, **{name: value})) for value in values]
         with torch.no_grad():
             states = model.text_encoder(model.tokenize(texts).to(model.device))[0].float()
         out[name] = round(float((states - states.mean(0, keepdim=True)).norm(dim=-1).mean()), 4)
