@@ -170,6 +170,13 @@ def train(
         list[str] | None,
         typer.Option(help="A word that calls up what the adapter learned (recorded with it); repeatable."),
     ] = None,
+    prior_weight: Annotated[
+        float,
+        typer.Option(
+            help="LoRA: on clips whose caption has no --trigger word, also pull the adapter's prediction "
+            "towards the base model's own by this weight, so it keeps what the model drew before. 0: off."
+        ),
+    ] = 0.0,
     ablate: Annotated[
         list[Ablation] | None,
         typer.Option(help="Switch a part of the method off (Fig. 8 ablations; repeatable)."),
@@ -257,6 +264,7 @@ def train(
         lora_parts=[p.strip() for p in lora_parts.split(",") if p.strip()],
         lora_targets=[t.strip() for t in (lora_targets or "").split(",") if t.strip()],
         trigger_words=list(trigger or []),
+        prior_weight=prior_weight,
     )
     run_training(config, json_out, resume_hint=command_line(ctx, add=("--resume", "latest")))
 

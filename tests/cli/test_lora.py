@@ -238,3 +238,63 @@ def test_a_story_or_batch_with_an_adapter_that_does_not_fit_stops_before_any_fra
     )
     assert result.exit_code == 2 and "does not fit model world64-random" in result.stderr, result.output
     assert not list(out.glob("*.mp4")) if out.exists() else True
+
+
+def test_the_prior_term_is_the_distance_to_the_base_and_adapters_off_is_the_base():
+    """--prior-weight: zero for a fresh adapter (B = 0), the mean squared gap to the base model's own
+    prediction on the rows without a trigger word, nothing on the others; adapters_off runs the base."""
+    from artv_cli.engine.model.artv import ARTVModel
+    from artv_cli.engine.model.lora import adapters_off, add_lora
+    from artv_cli.engine.model.masked import add_noise
+    from artv_cli.engine.training.trainer import TrainableParts
+
+    model = ARTVModel.random("tiny", seed=0)
+    add_lora(model, 4, None)
+    g = torch.Generator().manual_seed(0)
+    b, h = 3, model.unet.config.sample_size
+    z0, z_ref, anchor, noise = (torch.randn(b, 4, h, h, generator=g) for _ in range(4))
+    refs = torch.cat([z_ref, torch.randn(b, 4, h, h, generator=g)], 1)
+    text, t = model.tokenize(["a red circle moves right"] * b), torch.tensor([100, 400, 800])
+    t_aug, keep = torch.zeros(b, dtype=torch.long), torch.ones(b, dtype=torch.bool)
+    args = (z0, refs, anchor, z_ref, text, t, noise, t_aug, keep)
+    plain, kept = TrainableParts(model), TrainableParts(model, prior_weight=2.0)
+    every, none = torch.ones(b, dtype=torch.bool), torch.zeros(b, dtype=torch.bool)
+    with torch.no_grad():
+        assert kept(*args, every).item() == plain(*args).item()  # a fresh adapter is the base itself
+        for name, param in model.unet.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5, generator=g)
+        loss = plain(*args).item()
+        z_t = add_noise(z0, noise, model.alphas_cumprod[t].view(-1, 1, 1, 1))
+        on = plain._eps_hat(z_t, refs, anchor, z_ref, text, t, t_aug, keep)
+        with adapters_off(model):
+            off = plain._eps_hat(z_t, refs, anchor, z_ref, text, t, t_aug, keep)
+        assert not torch.allclose(on, off)  # the adapter changes the prediction ...
+        assert torch.equal(
+            on, plain._eps_hat(z_t, refs, anchor, z_ref, text, t, t_aug, keep)
+        )  # ... again after
+        gap = (on - off).pow(2).mean((1, 2, 3))
+        torch.testing.assert_close(
+            kept(*args, every).item(), loss + 2.0 * gap.mean().item(), rtol=1e-5, atol=0
+        )
+        assert kept(*args, none).item() == loss
+        rows = torch.tensor([True, False, True])
+        expected = loss + 2.0 * (gap[0] + gap[2]).item() / 3
+        torch.testing.assert_close(kept(*args, rows).item(), expected, rtol=1e-5, atol=0)
+
+
+def test_prior_weight_keeps_an_adapter_closer_to_the_base_and_needs_a_trigger(synth_data, tmp_path):
+    """The same adapter run with and without --prior-weight on captions without the trigger word: the kept
+    one changes the rendered video less. Without --trigger the option is refused."""
+    args = ["train", "--data", synth_data, "--model", "tiny-random", "--lora", 4, "--steps", 8]
+    args += ["--batch-size", 2, "--lr", 2e-2, "--validation-videos", 0, "--trigger", "zebra"]
+    for name, extra in (("free", []), ("kept", ["--prior-weight", 50])):
+        result = invoke([*args, "--out", tmp_path / name, *extra])
+        assert result.exit_code == 0, result.output
+    base, _ = render(tmp_path, "base")
+    free, _ = render(tmp_path, "free-video", "--lora", tmp_path / "free" / "adapter")
+    kept, _ = render(tmp_path, "kept-video", "--lora", tmp_path / "kept" / "adapter")
+    assert np.abs(kept - base).mean() < 0.75 * np.abs(free - base).mean()  # 0.59 when written
+    refused = invoke([*args[:-2], "--prior-weight", 1, "--out", tmp_path / "x"])
+    assert refused.exit_code == 2 and "--prior-weight" in refused.stderr and "--trigger" in refused.stderr
+    assert not (tmp_path / "x").exists()

@@ -9,6 +9,7 @@ neither copied nor changed; a model without adapters is the model as loaded, to 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -342,6 +343,22 @@ def _unload(model, name: str, parts) -> None:
         for module in _container(model, parts).modules():
             if isinstance(module, BaseTunerLayer) and name in module.lora_A:
                 module.delete_adapter(name)
+
+
+@contextlib.contextmanager
+def adapters_off(model):
+    """Run the model as its base inside the block (every LoRA layer switched off), then as before."""
+    from peft.tuners.lora import LoraLayer
+
+    layers = [m for m in _container(model, model.lora_parts).modules() if isinstance(m, LoraLayer)]
+    was = [layer.disable_adapters for layer in layers]
+    for layer in layers:
+        layer._disable_adapters = True  # the flag alone: peft's enable_adapters also sets requires_grad
+    try:
+        yield model
+    finally:
+        for layer, off in zip(layers, was, strict=True):
+            layer._disable_adapters = off
 
 
 def merge(model) -> None:

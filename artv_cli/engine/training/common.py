@@ -143,6 +143,10 @@ class TrainConfig:
     defaults of engine/model/lora.py (attention, transformer projections, ResNet convolutions)."""
     trigger_words: list[str] = field(default_factory=list)
     """Words that call up what the adapter learned, recorded in its artv_adapter.json."""
+    prior_weight: float = 0.0
+    """LoRA only: on samples whose caption has none of the trigger words, add this weight times the squared
+    distance between the adapter's prediction and the base model's own (the adapter switched off): the
+    adapter learns its words without changing what the model drew before (0: off)."""
 
     def check(self) -> None:
         """Refuse values no run can use, naming the flag and a fix; `train` calls it first, so a library
@@ -189,6 +193,11 @@ class TrainConfig:
              f"{self.stage} stage", "leave out --lora, or use --stage artv"),
             (self.lora > 0 and self.train_text_encoder, "--lora and --train-text-encoder: the text encoder "
              "would be trained whole beside the adapter", "use --lora-parts unet,text_encoder instead"),
+            (not self.prior_weight >= 0, f"--prior-weight must be 0 or more (got {self.prior_weight:g})",
+             "use --prior-weight 1"),
+            (self.prior_weight > 0 and not (self.lora > 0 and self.trigger_words), "--prior-weight keeps the "
+             "base's drawing on captions without the adapter's words: it needs --lora and --trigger",
+             "add --lora 8 --trigger WORD, or leave out --prior-weight"),
             (self.lora_alpha is not None and self.lora_alpha <= 0,
              f"--lora-alpha must be positive (got {self.lora_alpha})", "use --lora-alpha 8 (the rank)"),
             (bool(set(self.lora_parts) - set(LORA_PARTS)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -61,10 +62,12 @@ class TrainableParts(torch.nn.Module):
         train_text_encoder: bool = False,
         base: bool = False,
         motion_weight: float = 0.0,
+        prior_weight: float = 0.0,
     ):
         super().__init__()
         self.base = base  # the base stage: Phi_dynamic alone, as a text-to-image model
         self.motion_weight = 0.0 if base else motion_weight
+        self.prior_weight = prior_weight  # LoRA: keep the base's prediction on captions without a trigger
         self.unet, self.mask_unet, self.cond, self.mask_cond = (
             model.unet,
             model.mask_unet,
@@ -86,10 +89,33 @@ class TrainableParts(torch.nn.Module):
         noise: torch.Tensor,  # (B, 4, h, w)
         t_aug: torch.Tensor,  # (B,) augmentation step
         keep_ref: torch.Tensor,  # (B,) bool: references present, static path on
+        prior: torch.Tensor | None = None,  # (B,) bool: no trigger word in the caption (--prior-weight)
     ) -> torch.Tensor:
-        """The epsilon loss on eps_hat (Eq. 4 with Eq. 7), weighted towards change with --motion-weight."""
+        """The epsilon loss on eps_hat (Eq. 4 with Eq. 7), weighted towards change with --motion-weight;
+        with --prior-weight, plus the distance to the base model's own eps_hat on the `prior` rows."""
         model = self._model[0]
         z_t = add_noise(z0, noise, model.alphas_cumprod[t].view(-1, 1, 1, 1))
+        eps_hat = self._eps_hat(z_t, refs, anchor, z_ref, text_ids, t, t_aug, keep_ref)
+        if self.motion_weight == 0:
+            loss = F.mse_loss(eps_hat, noise.float())
+        else:
+            weight = motion_weights(z0, z_ref, self.motion_weight)
+            loss = ((eps_hat.float() - noise.float()).pow(2) * weight).mean() / weight.mean()
+        if self.prior_weight > 0 and prior is not None and bool(prior.any()):
+            from artv_cli.engine.model.lora import adapters_off
+
+            rows = prior.nonzero().flatten()
+            with torch.no_grad(), adapters_off(model):
+                base = self._eps_hat(
+                    *(x[rows] for x in (z_t, refs, anchor, z_ref, text_ids, t, t_aug, keep_ref))
+                )
+            gap = (eps_hat[rows].float() - base.float()).pow(2).mean((1, 2, 3)).sum() / len(prior)
+            loss = loss + self.prior_weight * gap
+        return loss
+
+    def _eps_hat(self, z_t, refs, anchor, z_ref, text_ids, t, t_aug, keep_ref) -> torch.Tensor:
+        """eps_hat of Eq. 7 for the noisy targets z_t under the sample's conditions."""
+        model = self._model[0]
         dtype = model.dtype
         with torch.set_grad_enabled(torch.is_grad_enabled() and hasattr(self, "text_encoder")):
             text = model.text_encoder(text_ids)[0]
@@ -107,11 +133,7 @@ class TrainableParts(torch.nn.Module):
             z_ref=z_ref,
             static=keep_ref,
         )
-        eps_hat = model.predict_noise(z_t, t, cond, every_row=not self.base)
-        if self.motion_weight == 0:
-            return F.mse_loss(eps_hat, noise.float())
-        weight = motion_weights(z0, z_ref, self.motion_weight)
-        return ((eps_hat.float() - noise.float()).pow(2) * weight).mean() / weight.mean()
+        return model.predict_noise(z_t, t, cond, every_row=not self.base)
 
 
 def motion_weights(z0: torch.Tensor, z_ref: torch.Tensor, strength: float) -> torch.Tensor:
@@ -213,7 +235,13 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     model.vae.requires_grad_(False).eval()
     model.text_encoder.requires_grad_(config.train_text_encoder).train(config.train_text_encoder)
     with_text = config.train_text_encoder or (config.lora > 0 and "text_encoder" in config.lora_parts)
-    parts = TrainableParts(model, with_text, base=base_stage, motion_weight=config.motion_weight).train()
+    parts = TrainableParts(
+        model,
+        with_text,
+        base=base_stage,
+        motion_weight=config.motion_weight,
+        prior_weight=config.prior_weight,
+    ).train()
     if not method.use_mask or base_stage:  # the ablation without Phi_mask, or the base stage: no Phi_mask
         model.mask_unet.requires_grad_(False)
         model.mask_cond.requires_grad_(False)
@@ -234,6 +262,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     if config.gradient_checkpointing:
         model.unet.enable_gradient_checkpointing()
         model.mask_unet.enable_gradient_checkpointing()
+    trigger_set = {w.lower() for w in config.trigger_words}
     trained_count = sum(p.numel() for p in parts.parameters() if p.requires_grad)
     emit("model", text=f"{config.model}: {trained_count / 1e6:.1f} M trained")
 
@@ -338,6 +367,10 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
                         keep[1:] = False
                     text_ids = model.tokenize(batch["caption"]).to(accelerator.device)
                     text_ids = torch.where(keep[0].view(-1, 1), text_ids, blank_ids)
+                    prior = torch.tensor(  # captions without the adapter's words: keep the base's drawing
+                        [not trigger_set & set(re.findall(r"[\w']+", c.lower())) for c in batch["caption"]],
+                        device=accelerator.device,
+                    )
 
                     # 7. Noise augmentation of references and anchor at t_aug ~ U[0, T_max] (Sec. 3.3).
                     t_aug = torch.randint(0, method.t_max + 1, (b,), generator=gen, device=accelerator.device)
@@ -357,7 +390,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
 
                 # 9. Loss, backward, clipping and the optimiser step (accelerate handles accumulation).
                 with accelerator.accumulate(parts):
-                    loss = parts(z0, refs, anchor, zp, text_ids, t, noise, t_aug, keep[1])
+                    loss = parts(z0, refs, anchor, zp, text_ids, t, noise, t_aug, keep[1], prior)
                     mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
                     if not math.isfinite(mean_loss):
                         raise NonFiniteLoss(mean_loss)
