@@ -257,3 +257,18 @@ def test_score_curve_records_checkpoints_in_order_and_draws_them(tmp_path, monke
     assert curve[1]["grammar"]["colour"] == 0.6
     run_script("score_curve.py", [str(data), "--out", str(tmp_path / "curve.png")], monkeypatch)
     assert Image.open(tmp_path / "curve.png").size == (900, 420)
+
+
+def test_mask_probe_finds_the_default_model_leaving_the_object_to_phi_dynamic(tmp_path, monkeypatch):
+    """On the shipped model the mask copies the background more than the object's cells (measured 0.57
+    against 0.03 at step 100 on 16 videos), at the first step and at a later one."""
+    from artv_cli.engine.data.synth import SynthSettings, synth_dataset
+
+    world = {"max_objects": 1, "cameras": ("static",), "patterns": ("plain",), "start": "anywhere"}
+    test = synth_dataset(tmp_path / "test", SynthSettings(videos=2, seed=1, frames=3, **world))
+    out = tmp_path / "mask.json"
+    args = [*on_world(test), "--videos", "2", "--steps", "100,800", "--later", "2", "--out", str(out)]
+    run_script("mask_probe.py", args, monkeypatch)
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["frame"], r["step"]) for r in rows] == [(1, 100), (1, 800), (2, 100), (2, 800)]
+    assert all(r["object"] < r["background"] for r in rows if r["step"] == 100)
