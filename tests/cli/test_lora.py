@@ -270,9 +270,8 @@ def test_the_prior_term_is_the_distance_to_the_base_and_adapters_off_is_the_base
         with adapters_off(model):
             off = plain._eps_hat(z_t, refs, anchor, z_ref, text, t, t_aug, keep)
         assert not torch.allclose(on, off)  # the adapter changes the prediction ...
-        assert torch.equal(
-            on, plain._eps_hat(z_t, refs, anchor, z_ref, text, t, t_aug, keep)
-        )  # ... again after
+        again = plain._eps_hat(z_t, refs, anchor, z_ref, text, t, t_aug, keep)
+        assert torch.equal(on, again)  # ... and is on again after the block
         gap = (on - off).pow(2).mean((1, 2, 3))
         torch.testing.assert_close(
             kept(*args, every).item(), loss + 2.0 * gap.mean().item(), rtol=1e-5, atol=0
