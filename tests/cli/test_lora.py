@@ -244,10 +244,12 @@ def test_the_prior_term_is_the_distance_to_the_base_and_adapters_off_is_the_base
     """--prior-weight: zero for a fresh adapter (B = 0), the mean squared gap to the base model's own
     prediction on the rows without a trigger word, nothing on the others; adapters_off runs the base."""
     from artv_cli.engine.model.artv import ARTVModel
-    from artv_cli.engine.model.lora import adapters_off, add_lora
+    from artv_cli.engine.model.lora import adapters_off, add_lora, without_trigger
     from artv_cli.engine.model.masked import add_noise
     from artv_cli.engine.training.trainer import TrainableParts
 
+    captions = ["a red Ring moves up", "a red circle moves up", "rings, everywhere", "a ring."]
+    assert without_trigger(captions, ["ring"]) == [False, True, True, False]  # whole words, any case
     model = ARTVModel.random("tiny", seed=0)
     add_lora(model, 4, None)
     g = torch.Generator().manual_seed(0)

@@ -345,6 +345,14 @@ def _unload(model, name: str, parts) -> None:
                 module.delete_adapter(name)
 
 
+def without_trigger(captions, words) -> list[bool]:
+    """For each caption: True when it holds none of the trigger `words` (whole words, any case)."""
+    import re
+
+    wanted = {word.lower() for word in words}
+    return [not wanted & set(re.findall(r"[\w']+", caption.lower())) for caption in captions]
+
+
 @contextlib.contextmanager
 def adapters_off(model):
     """Run the model as its base inside the block (every LoRA layer switched off), then as before."""

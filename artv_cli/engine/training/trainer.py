@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from artv_cli.engine.data.datasets import ClipDataset, FrameSpec, collate, decode, scan, to_pixels
 from artv_cli.engine.hub.registry import quiet_libraries
 from artv_cli.engine.model.artv import ARTVModel, Conditions
+from artv_cli.engine.model.lora import adapters_off, without_trigger
 from artv_cli.engine.model.masked import add_noise
 from artv_cli.engine.training.checkpoints import (
     checksum,
@@ -102,8 +102,6 @@ class TrainableParts(torch.nn.Module):
             weight = motion_weights(z0, z_ref, self.motion_weight)
             loss = ((eps_hat.float() - noise.float()).pow(2) * weight).mean() / weight.mean()
         if self.prior_weight > 0 and prior is not None and bool(prior.any()):
-            from artv_cli.engine.model.lora import adapters_off
-
             rows = prior.nonzero().flatten()
             with torch.no_grad(), adapters_off(model):
                 base = self._eps_hat(
@@ -262,7 +260,6 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
     if config.gradient_checkpointing:
         model.unet.enable_gradient_checkpointing()
         model.mask_unet.enable_gradient_checkpointing()
-    trigger_set = {w.lower() for w in config.trigger_words}
     trained_count = sum(p.numel() for p in parts.parameters() if p.requires_grad)
     emit("model", text=f"{config.model}: {trained_count / 1e6:.1f} M trained")
 
@@ -367,10 +364,12 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
                         keep[1:] = False
                     text_ids = model.tokenize(batch["caption"]).to(accelerator.device)
                     text_ids = torch.where(keep[0].view(-1, 1), text_ids, blank_ids)
-                    prior = torch.tensor(  # captions without the adapter's words: keep the base's drawing
-                        [not trigger_set & set(re.findall(r"[\w']+", c.lower())) for c in batch["caption"]],
-                        device=accelerator.device,
+                    prior = (
+                        None  # --prior-weight: captions without the adapter's words keep the base's drawing
                     )
+                    if config.prior_weight:
+                        prior = torch.tensor(without_trigger(batch["caption"], config.trigger_words),
+                                             device=accelerator.device)  # fmt: skip
 
                     # 7. Noise augmentation of references and anchor at t_aug ~ U[0, T_max] (Sec. 3.3).
                     t_aug = torch.randint(0, method.t_max + 1, (b,), generator=gen, device=accelerator.device)
