@@ -244,7 +244,8 @@ def test_the_prior_term_is_the_distance_to_the_base_and_adapters_off_is_the_base
     """--prior-weight: zero for a fresh adapter (B = 0), the mean squared gap to the base model's own
     prediction on the rows without a trigger word, nothing on the others; adapters_off runs the base."""
     from artv_cli.engine.model.artv import ARTVModel
-    from artv_cli.engine.model.lora import adapters_off, add_lora, without_trigger
+    from artv_cli.engine.model.lora import add_lora
+    from artv_cli.engine.model.lora_prior import adapters_off, without_trigger
     from artv_cli.engine.model.masked import add_noise
     from artv_cli.engine.training.trainer import TrainableParts
 

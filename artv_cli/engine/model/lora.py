@@ -9,7 +9,6 @@ neither copied nor changed; a model without adapters is the model as loaded, to 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -156,7 +155,8 @@ def fingerprint(model) -> str:
     return digest.hexdigest()[:16]
 
 
-def _container(model, parts):
+def parts_container(model, parts):
+    """The model parts named in `parts` (unet, text_encoder, masked_head...) as one module tree."""
     import torch
 
     return torch.nn.ModuleDict({part: getattr(model, part) for part in parts})
@@ -188,7 +188,7 @@ def add_lora(model, rank: int, alpha: float | None, parts=DEFAULT_PARTS, targets
 
     parts = check_parts(parts)
     config = LoraConfig(r=rank, lora_alpha=alpha or rank, target_modules=_targets(parts, targets))
-    container = _container(model, parts)
+    container = parts_container(model, parts)
     for net in model.networks():
         net.requires_grad_(False)
     try:
@@ -210,7 +210,7 @@ def save_adapter(model, folder: Path, meta: dict, name: str = "artv") -> Path:
 
     from safetensors.torch import save_file
 
-    container = _container(model, model.lora_parts)
+    container = parts_container(model, model.lora_parts)
     state = {  # peft's saved names: the adapter's name taken out (`...lora_A.weight`)
         key.replace(f".{name}.", "."): value.detach().float().cpu().contiguous()
         for key, value in container.state_dict().items()
@@ -255,7 +255,7 @@ def use_adapters(model, values) -> list[dict]:
     if loaded:
         from peft.tuners.lora import LoraLayer
 
-        for module in _container(model, PARTS).modules():
+        for module in parts_container(model, PARTS).modules():
             if isinstance(module, LoraLayer):
                 active = [n for n in scales if n in module.lora_A]
                 module.set_adapter(active, inference_mode=True)
@@ -283,7 +283,7 @@ def _load(model, record: dict) -> None:
     config = LoraConfig.from_pretrained(str(folder))
     state = load_file(str(folder / PEFT_WEIGHTS))
     name = f"a{record['sha256'][:16]}"
-    container = _container(model, check_parts(parts))
+    container = parts_container(model, check_parts(parts))
     base = meta.get("base", {})
     fix = (
         f"use it with the model it was trained on ({base.get('name', 'unknown')}), or train one on this "
@@ -340,33 +340,9 @@ def _unload(model, name: str, parts) -> None:
 
     with warnings.catch_warnings():  # peft notes which adapter is active instead: none is, here
         warnings.simplefilter("ignore")
-        for module in _container(model, parts).modules():
+        for module in parts_container(model, parts).modules():
             if isinstance(module, BaseTunerLayer) and name in module.lora_A:
                 module.delete_adapter(name)
-
-
-def without_trigger(captions, words) -> list[bool]:
-    """For each caption: True when it holds none of the trigger `words` (whole words, any case)."""
-    import re
-
-    wanted = {word.lower() for word in words}
-    return [not wanted & set(re.findall(r"[\w']+", caption.lower())) for caption in captions]
-
-
-@contextlib.contextmanager
-def adapters_off(model):
-    """Run the model as its base inside the block (every LoRA layer switched off), then as before."""
-    from peft.tuners.lora import LoraLayer
-
-    layers = [m for m in _container(model, model.lora_parts).modules() if isinstance(m, LoraLayer)]
-    was = [layer.disable_adapters for layer in layers]
-    for layer in layers:
-        layer._disable_adapters = True  # the flag alone: peft's enable_adapters also sets requires_grad
-    try:
-        yield model
-    finally:
-        for layer, off in zip(layers, was, strict=True):
-            layer._disable_adapters = off
 
 
 def merge(model) -> None:
@@ -374,7 +350,7 @@ def merge(model) -> None:
     model is then a plain ART-V model again."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    container = _container(model, PARTS)
+    container = parts_container(model, PARTS)
     for parent in list(container.modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, BaseTunerLayer):

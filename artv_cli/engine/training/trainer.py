@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from artv_cli.engine.data.datasets import ClipDataset, FrameSpec, collate, decode, scan, to_pixels
 from artv_cli.engine.hub.registry import quiet_libraries
 from artv_cli.engine.model.artv import ARTVModel, Conditions
-from artv_cli.engine.model.lora import adapters_off, without_trigger
+from artv_cli.engine.model.lora_prior import adapters_off, without_trigger
 from artv_cli.engine.model.masked import add_noise
 from artv_cli.engine.training.checkpoints import (
     checksum,
