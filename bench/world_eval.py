@@ -232,6 +232,7 @@ def main() -> None:
     parser.add_argument("--guidance-anchor", type=float)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--colour-lock", type=float, help="the sampler's colour lock (default: the model's)")
+    parser.add_argument("--noise-level", type=int, help="noise step on the references (default: the model's)")
     parser.add_argument("--mask-every", type=int, default=1, help="run Phi_mask every k-th step (speed knob)")
     parser.add_argument("--first-frame-steps", type=int, help="steps of a text-only video's frame 0")
     parser.add_argument("--lora", action="append", help="a LoRA adapter, PATH[:SCALE]; repeat to stack")
