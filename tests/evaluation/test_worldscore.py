@@ -34,3 +34,31 @@ def test_the_scorer_catches_a_wrong_background_speed_and_a_frozen_object():
     frozen = [draw_frame(video, 0, settings)] * 16
     obj = score(settings, video, frames=frozen)["objects"][0]
     assert obj["moving"] is False and obj["direction_ok"] is False and obj["colour_ok"] is True
+
+
+def test_look_kept_is_the_share_of_in_view_frames_with_the_first_frames_colour_and_the_shape():
+    """An off-palette object drawn as it is keeps its look in every in-view frame; snapped to the palette
+    colour from frame 8 on (as an autoencoder that learned only the palette would), it keeps it in about
+    half; drawn as a disc where a square was asked, in none."""
+    from dataclasses import replace
+
+    from artv_cli.engine.data.world import COLOURS
+
+    settings, drawn = videos("test", "grammar", n=12)
+    settings = replace(settings, jitter=30)
+    video = next(v for v in drawn if v.objects[0].speed == "slowly" and v.objects[0].shape == "square")
+    obj = video.objects[0]
+    obj.drawn = tuple(min(255, max(0, c + 25)) for c in COLOURS[obj.colour])  # 25 off on every channel
+    frames = [draw_frame(video, f, settings) for f in range(16)]
+
+    def kept(frames, prompt=video.caption):
+        scorer = WorldScorer(parse_prompt(prompt))
+        for frame in frames:
+            scorer.add(frame)
+        return scorer.look_kept(0)
+
+    assert kept(frames) == 1.0
+    snapped = replace(obj, drawn=COLOURS[obj.colour])
+    later = [draw_frame(replace(video, objects=[snapped]), f, settings) for f in range(8, 16)]
+    assert 0.3 <= kept(frames[:8] + later) <= 0.7
+    assert kept(frames, video.caption.replace("square", "circle")) == 0.0

@@ -183,9 +183,9 @@ class WorldScorer:
         end = ((wx - cam1[0]) * cam1[2] + 0.5) * width, ((wy - cam1[1]) * cam1[2] + 0.5) * height
         return np.array(end) - np.array(start)
 
-    def _identity(self, obj: PromptObject, track: _Track, first: int, speed: str) -> tuple[float | None, int]:
-        """Share of the frames, while the world says the object is in view, where it is found with its
-        colour and (away from the border) its shape; and how many frames that is."""
+    def _in_view(self, obj: PromptObject, track: _Track, first: int, speed: str) -> list[int]:
+        """The frames from `first` on where the world says the object is in view (its asked path from where
+        it is first seen, at least about a radius inside the frame); none under a moving camera."""
         height, width = self.size
         start = np.array(track.centres[first])
         step = np.array(DIRECTIONS[obj.direction]) * self._speed_px(speed) if obj.direction else np.zeros(2)
@@ -195,7 +195,13 @@ class WorldScorer:
             x, y = start + step * (i - first)
             if margin <= x <= width - margin and margin <= y <= height - margin:
                 in_view.append(i)
-        if not in_view or self.prompt.camera != "static":
+        return in_view if self.prompt.camera == "static" else []
+
+    def _identity(self, obj: PromptObject, track: _Track, first: int, speed: str) -> tuple[float | None, int]:
+        """Share of the frames, while the world says the object is in view, where it is found with its
+        colour and (away from the border) its shape; and how many frames that is."""
+        in_view = self._in_view(obj, track, first, speed)
+        if not in_view:
             return None, 0
         good = [
             track.frame_shapes[i] is not None
@@ -203,6 +209,27 @@ class WorldScorer:
             for i in in_view
         ]
         return float(np.mean(good)), len(in_view)
+
+    def look_kept(self, index: int, tolerance: float = 20) -> float | None:
+        """Share of the in-view frames where object `index` is found with its own colour of the first
+        frame it is seen in (every channel within `tolerance`, 0-255) and, away from the border, its
+        shape: the object kept as it was drawn, not snapped to a palette colour. None if never seen."""
+        obj, track = self.prompt.objects[index], self.tracks[index]
+        seen = [i for i, c in enumerate(track.centres) if c is not None]
+        if not seen:
+            return None
+        in_view = self._in_view(obj, track, seen[0], obj.speed or "slowly")
+        if not in_view:
+            return None
+        own = track.colours[seen[0]]
+        good = [
+            track.colours[i] is not None
+            and float(np.abs(track.colours[i] - own).max()) <= tolerance
+            and track.frame_shapes[i] is not None
+            and (obj.shape is None or track.frame_shapes[i] in (obj.shape, "border"))
+            for i in in_view
+        ]
+        return float(np.mean(good))
 
     def result(self) -> dict:
         objects = []
