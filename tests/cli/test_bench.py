@@ -272,3 +272,37 @@ def test_mask_probe_finds_the_default_model_leaving_the_object_to_phi_dynamic(tm
     rows = json.loads(out.read_text())["rows"]
     assert [(r["frame"], r["step"]) for r in rows] == [(1, 100), (1, 800), (2, 100), (2, 800)]
     assert all(r["object"] < r["background"] for r in rows if r["step"] == 100)
+
+
+def test_picture_eval_fits_pictures_of_any_size_and_scores_the_truth_as_kept(tmp_path, monkeypatch):
+    """A non-square picture is the square one padded, so the command's fitting gives the square back; the
+    true video keeps its look in every in-view frame; the script writes both rows, motion-only prompts
+    naming no colour."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import numpy as np
+    from picture_eval import picture, scored
+
+    from artv_cli.engine.data.images import LoadedImage
+    from artv_cli.engine.data.synth import SynthSettings, design_video, draw_frame, ground_truth
+    from artv_cli.engine.evaluation.worldscore import parse_prompt
+
+    plain = {"max_objects": 1, "cameras": ("static",), "patterns": ("plain",), "start": "anywhere"}
+    world = SynthSettings(videos=4, seed=3, frames=16, holdout=8, split="test", jitter=30, **plain)
+    video = ground_truth(design_video(0, world), world)
+    truth = np.stack([draw_frame(video, f, world) for f in range(16)])
+    for size in [(64, 64), (320, 256), (200, 300)]:
+        fitted = LoadedImage(pixels=picture(video, 16, size)).fitted(64, 64)
+        back = ((fitted[0].permute(1, 2, 0) + 1) * 127.5).numpy()
+        assert np.abs(back - truth[0]).mean() < 3, size
+    assert scored(truth, parse_prompt(video.caption))["look_kept"] == 1.0
+
+    out = tmp_path / "pictures.json"
+    args = ["--model", "tiny-random", "--videos", "2", "--frames", "2", "--motion-only", "--out", str(out)]
+    run_script("picture_eval.py", args, monkeypatch)
+    rows = json.loads(out.read_text())["rows"]
+    assert list(rows) == ["animate, grammar caption", "animate, motion-only prompt, centred"]
+    for row in rows.values():
+        assert row["summary"]["videos"] == 2 and row["summary"]["frame0_error_mean"] >= 0
+    colours = ("red", "green", "blue", "yellow", "cyan", "magenta", "white", "orange")
+    for result in rows["animate, motion-only prompt, centred"]["videos"]:
+        assert not any(c in result["prompt"] for c in colours) and result["picture_size"]

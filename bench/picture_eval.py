@@ -1,0 +1,216 @@
+"""Does `animate` take the look from the picture? The "appearance from the picture" protocol of the default
+model's third generation, on pictures of the world's kind drawn off the palette.
+
+For each of `--videos` held-out test designs (`artv data synth`'s test split, a plain background, the
+object's colour and the background tone up to `--jitter` per channel off the palette, the object's radius
+drawn from `--radius` of the width, the world's own training radii being 0.09-0.14):
+
+1. **The picture** is drawn at one of `--sizes` (in turn; a non-square size is the square picture padded
+   with its background, so the command's cover-and-centre-crop fitting gives back the square).
+2. **Frame 0**: mean absolute error (0-255) between the video's frame 0 and the picture as `artv animate`
+   fits it to the model's size (engine/data/images.py: LoadedImage.fitted).
+3. **The look kept**: the grammar's caption (it names the palette colour); the world scorer's share of the
+   in-view frames where the object has its own frame-0 colour (every channel within 20) and its shape
+   (WorldScorer.look_kept), and its colour, shape and direction columns.
+4. **Motion-only prompts** (`--motion-only`): the same object moved to the centre, prompts that name only
+   the motion ("it moves up", "make it move left slowly", "the ball goes down", "it drifts to the right");
+   scored against the picture's true colour and shape and the asked direction.
+
+    python bench/picture_eval.py --model artv_cli/models/world64 --videos 16 --motion-only --out report.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from world_eval import make, settings_for  # noqa: E402
+
+from artv_cli.engine.data.images import LoadedImage  # noqa: E402
+from artv_cli.engine.data.synth import SynthSettings, design_video, draw_frame  # noqa: E402
+from artv_cli.engine.evaluation.worldscore import (  # noqa: E402
+    PromptObject,
+    WorldPrompt,
+    WorldScorer,
+    parse_prompt,
+    summarise,
+)
+from artv_cli.engine.hub.registry import load_model, resolve_model  # noqa: E402
+from artv_cli.engine.sampling.settings import SETTINGS  # noqa: E402
+
+MOTION_ONLY = (
+    lambda obj: f"it moves {obj.direction}",
+    lambda obj: f"make it move {obj.direction} {obj.speed}",
+    lambda obj: f"the {'ball' if obj.shape == 'circle' else 'thing'} goes {obj.direction}",
+    lambda obj: f"it drifts {'to the ' if obj.direction in ('left', 'right') else ''}{obj.direction}",
+)
+"""Prompts that name only the motion, in turn; the second says the speed, the others do not."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height or width)
+
+
+def picture(video, frames: int, size: tuple[int, int]) -> np.ndarray:
+    """Frame 0 of `video` drawn at `size` (width, height): square at the shorter side, padded with the
+    background tone to the longer one."""
+    width, height = size
+    side = min(width, height)
+    square = draw_frame(video, 0, SynthSettings(size=side, frames=frames))
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = square[0, 0]  # the plain background's tone
+    top, left = (height - side) // 2, (width - side) // 2
+    canvas[top : top + side, left : left + side] = square
+    return canvas
+
+
+def scored(frames: np.ndarray, prompt: WorldPrompt) -> dict:
+    scorer = WorldScorer(prompt)
+    for frame in frames:
+        scorer.add(frame)
+    return scorer.result() | {"look_kept": scorer.look_kept(0)}
+
+
+def rate(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def run_row(model, args, designs, motion_only: bool) -> dict:
+    results, started = [], time.perf_counter()
+    for number, video in enumerate(designs):
+        obj = video.objects[0]
+        if motion_only:
+            obj = replace(obj, start=(0.5, 0.5))
+            video = replace(video, objects=[obj])
+        size = parse_size(args.sizes[number % len(args.sizes)])
+        drawn = picture(video, args.frames, size)
+        native = model.config.native_size
+        fitted = LoadedImage(pixels=drawn).fitted(native, native)
+        wanted = ((fitted[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).numpy()
+        asked = MOTION_ONLY[number % len(MOTION_ONLY)](obj) if motion_only else video.caption
+        settings = settings_for(model, args, args.frames, args.seed + number)
+        frames = make(model, asked, settings, wanted.astype(np.uint8))
+        truth = WorldPrompt(
+            [
+                PromptObject(
+                    obj.colour, obj.shape, obj.direction, obj.speed if obj.speed in asked.split() else None
+                )
+            ],
+            background=video.tones[0],
+        )
+        if not motion_only:
+            truth = parse_prompt(video.caption)
+        result = scored(frames, truth)
+        result |= {
+            "prompt": asked,
+            "picture_size": list(size),
+            "drawn": list(obj.drawn),
+            "radius": round(obj.radius, 4),
+            "frame0_error": round(float(np.abs(frames[0].astype(float) - wanted).mean()), 3),
+        }
+        results.append(result)
+        kept = result["look_kept"]
+        print(
+            f"  {number + 1}/{len(designs)} {asked!r} {size[0]}x{size[1]}: frame 0 error "
+            f"{result['frame0_error']:.1f}, look kept {'-' if kept is None else f'{kept:.0%}'}",
+            flush=True,
+        )
+    summary = summarise(results)
+    errors = [r["frame0_error"] for r in results]
+    summary |= {
+        "frame0_error_mean": round(float(np.mean(errors)), 3),
+        "frame0_error_worst": round(float(np.max(errors)), 3),
+        "look_kept_mean": rate([r["look_kept"] for r in results]),
+        "look_kept_90_rate": rate(
+            [None if r["look_kept"] is None else r["look_kept"] >= 0.9 for r in results]
+        ),
+        "colour_and_shape_rate": rate(
+            [o["colour_ok"] and bool(o["shape_ok"]) for r in results for o in r["objects"]]
+        ),
+    }
+    seconds = time.perf_counter() - started
+    return {"summary": summary, "seconds_per_video": round(seconds / len(designs), 3), "videos": results}
+
+
+def table(report: dict) -> str:
+    lines = [
+        "| row | videos | frame 0 error (mean / worst) | look kept (mean) | look kept in >= 90 % of frames | "
+        "colour and shape | direction |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def pct(value):
+        return "-" if value is None else f"{value:.0%}"
+
+    for name, row in report["rows"].items():
+        s = row["summary"]
+        lines.append(
+            f"| {name} | {s['videos']} | {s['frame0_error_mean']:.1f} / {s['frame0_error_worst']:.1f} | "
+            f"{pct(s['look_kept_mean'])} | {pct(s['look_kept_90_rate'])} | "
+            f"{pct(s['colour_and_shape_rate'])} | {pct(s['direction_accuracy'])} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0, help="the sampler's seed of the first video")
+    parser.add_argument("--design-seed", type=int, default=3, help="seed of the test designs")
+    parser.add_argument("--jitter", type=int, default=30)
+    parser.add_argument("--radius", type=float, nargs=2, default=(0.06, 0.2), help="object radius range")
+    parser.add_argument("--sizes", nargs="+", default=["64x64", "256x256", "320x256", "200x300"])
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--motion-only", action="store_true", help="also the motion-only prompts")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--report", type=Path, help="print the table of a saved report")
+    for name in SETTINGS:
+        parser.set_defaults(**{name: None})
+    args = parser.parse_args()
+    if args.report:
+        print(table(json.loads(args.report.read_text())))
+        return
+    design = SynthSettings(
+        videos=args.videos, seed=args.design_seed, frames=args.frames, max_objects=1, cameras=("static",),
+        patterns=("plain",), holdout=8, split="test", start="anywhere", jitter=args.jitter,
+    )  # fmt: skip
+    radii = np.random.default_rng([args.design_seed, 7]).uniform(*args.radius, size=args.videos)
+    designs = []
+    for number in range(args.videos):
+        video = design_video(number, design)
+        video.objects[0].radius = float(radii[number])
+        designs.append(video)
+    torch.manual_seed(0)
+    model = load_model(resolve_model(str(args.model)), torch.device("cpu"), torch.float32)
+    report = {
+        "model": str(args.model),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "date": time.strftime("%Y-%m-%d"),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "report", *SETTINGS)},
+        "rows": {},
+    }
+    with torch.inference_mode():
+        print("the grammar's caption, the object where the design puts it")
+        report["rows"]["animate, grammar caption"] = run_row(model, args, designs, motion_only=False)
+        if args.motion_only:
+            print("motion-only prompts, the object in the centre")
+            report["rows"]["animate, motion-only prompt, centred"] = run_row(model, args, designs, True)
+    print(table(report))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
