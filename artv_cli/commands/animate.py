@@ -14,7 +14,14 @@ from artv_cli.commands.render_common import request_from_cli, run_render
 @o.render_settings
 def animate(
     ctx: typer.Context,
-    image: Annotated[Path, typer.Argument(help="Frame 0: a PNG, JPEG or WebP image.", show_default=False)],
+    image: Annotated[
+        Path,
+        typer.Argument(
+            help="Frame 0: a PNG, JPEG or WebP image of any size (scaled to cover the video's size, then "
+            "centre-cropped).",
+            show_default=False,
+        ),
+    ],
     prompt: Annotated[str, typer.Argument(help="What happens in the video.", show_default=False)],
     negative_prompt: o.NegativePrompt = "",
     model: o.Model = None,

@@ -148,16 +148,18 @@ def odd_images(folder: Path) -> dict[str, tuple[Path, str]]:
         "16bit": (folder / "deep.png", "16-bit image reduced to 8 bits"),
         "exif": (folder / "rot.jpg", "rotated by its EXIF orientation"),
         "big": (folder / "big.png", "resized from 128x128 to 64x64"),
+        "wide": (folder / "wide.png", "resized from 128x96 to 64x64 (scaled to 85x64, then centre-cropped)"),
     }
     rgba.save(paths["rgba"][0])
     grey.save(paths["grey"][0])
     deep.save(paths["16bit"][0])
     rotated.save(paths["exif"][0], exif=exif)
     Image.new("RGB", (128, 128), (9, 9, 9)).save(paths["big"][0])
+    Image.new("RGB", (128, 96), (9, 9, 9)).save(paths["wide"][0])
     return paths
 
 
-@pytest.mark.parametrize("kind", ["rgba", "grey", "16bit", "exif", "big"])
+@pytest.mark.parametrize("kind", ["rgba", "grey", "16bit", "exif", "big", "wide"])
 def test_unusual_images_work_with_a_notice(runner, tmp_path, kind):
     path, notice = odd_images(tmp_path)[kind]
     out = tmp_path / "v.mp4"
