@@ -70,6 +70,14 @@ def synth(
             "ring (which the default model never saw: a concept to teach a LoRA adapter)."
         ),
     ] = "circle,square,triangle,diamond",
+    colours: Annotated[
+        str,
+        typer.Option(
+            help="Object colours to draw from, comma-separated: red, green, blue, yellow, magenta, cyan, "
+            "white, orange (the world's) and pink (which the default model never saw: a concept to teach "
+            "a LoRA adapter)."
+        ),
+    ] = "red,green,blue,yellow,magenta,cyan,white,orange",
     unnamed: Annotated[
         float,
         typer.Option(
@@ -116,6 +124,7 @@ def synth(
         jitter=jitter,
         unnamed=unnamed,
         shapes=tuple(p.strip() for p in shapes.split(",") if p.strip()),
+        colours=tuple(c.strip() for c in colours.split(",") if c.strip()),
     )
     columns = (
         TextColumn("videos"),

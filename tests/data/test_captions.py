@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from artv_cli.app import app
@@ -120,3 +121,65 @@ def test_shapes_ring_draws_a_new_shape_the_scorer_tells_apart_and_the_world_stay
     assert "ring" not in vocabulary()  # a word the default model never saw
     result = CliRunner().invoke(app, ["data", "synth", "x", "--shapes", "ring,star"])
     assert result.exit_code == 2 and "--shapes: unknown" in result.stderr
+
+
+def test_colours_pink_draws_a_new_colour_the_scorer_tells_apart_and_the_world_stays_the_same(tmp_path):
+    from artv_cli.engine.data.synth import draw_frame
+    from artv_cli.engine.data.world import ALL_COLOURS, COLOURS
+    from artv_cli.engine.evaluation.worldscore import WorldScorer, parse_prompt
+
+    pink = np.array(ALL_COLOURS["pink"])
+    assert all(np.abs(pink - np.array(rgb)).max() >= 60 for rgb in COLOURS.values())
+    settings = SynthSettings(videos=8, seed=4, colours=("pink",), **WORLD)
+    pinks = [ground_truth(design_video(i, settings), settings) for i in range(8)]
+    assert all(v.objects[0].colour == "pink" and " pink " in f" {v.caption}" for v in pinks)
+    for video in pinks:  # found with its colour by the scorer, and not taken for a palette colour
+        frames = [draw_frame(video, f, settings) for f in range(settings.frames)]
+        scorer = WorldScorer(parse_prompt(video.caption))
+        for frame in frames:
+            scorer.add(frame)
+        assert scorer.result()["objects"][0]["colour_ok"], video.caption
+        for other in ("white", "magenta", "red"):
+            scorer = WorldScorer(parse_prompt(video.caption.replace("pink", other)))
+            for frame in frames:
+                scorer.add(frame)
+            assert not scorer.result()["objects"][0]["colour_ok"], (video.caption, other)
+    assert parse_free("the pink ball goes up").colour == "pink"
+    _, before = videos("train", "grammar", n=12)  # the world's own eight only, unless asked
+    assert {v.objects[0].colour for v in before} <= set(COLOURS)
+    assert "pink" not in vocabulary()  # a word the default model never saw
+    result = CliRunner().invoke(app, ["data", "synth", str(tmp_path / "x"), "--colours", "pink,teal"])
+    assert result.exit_code == 2 and "--colours: unknown" in result.stderr and not (tmp_path / "x").exists()
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "synth",
+            str(tmp_path / "p"),
+            "--videos",
+            "2",
+            "--frames",
+            "4",
+            "--max-objects",
+            "1",
+            "--colours",
+            "pink",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "pink" in (tmp_path / "p" / "results_synth.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--videos", "0"], "--videos must be at least 1 (got 0)"),
+        (["--frames", "2"], "--frames must be at least 3 (got 2)"),
+        (["--size", "20"], "--size must be a multiple of 8, at least 16 (got 20)"),
+        (["--fps", "0"], "--fps must be positive (got 0)"),
+    ],
+)
+def test_synth_refuses_sizes_it_cannot_draw_and_writes_nothing(tmp_path, option, message):
+    result = CliRunner().invoke(app, ["data", "synth", str(tmp_path / "x"), *option])
+    assert result.exit_code == 2 and message in result.stderr and "fix:" in result.stderr
+    assert list(tmp_path.iterdir()) == []

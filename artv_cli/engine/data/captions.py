@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from artv_cli.engine.data.world import BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS
+from artv_cli.engine.data.world import ALL_COLOURS, BACKGROUND_TONES, COLOURS, DIRECTIONS, SHAPES, SPEEDS
 
 NOUNS = {
     "circle": ("circle", "ball", "disc", "dot"),
@@ -185,7 +185,7 @@ def parse_free(prompt: str) -> FreeObject | None:
     Returns None when the prompt names no colour, or two (the free parser reads one object).
     """
     words = _WORD.findall(prompt.lower())
-    colours = [w for w in words if w in COLOURS]
+    colours = [w for w in words if w in ALL_COLOURS]
     if len(set(colours)) != 1:
         return None
     shapes = [_SHAPE_WORDS[w] for w in words if w in _SHAPE_WORDS]

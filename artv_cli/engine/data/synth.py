@@ -24,6 +24,7 @@ import numpy as np
 from artv_cli.engine.data.captions import draw_phrasing, leave_out_look, phrase
 from artv_cli.engine.data.video import VideoWriter
 from artv_cli.engine.data.world import (  # noqa: F401 (re-exported: the world's words live there)
+    ALL_COLOURS,
     ALL_SHAPES,
     BACKGROUND_TONES,
     CAMERAS,
@@ -71,6 +72,8 @@ class SynthSettings:
     palette; the caption keeps the palette's name and the ground truth records the colour drawn."""
     shapes: tuple[str, ...] = SHAPES
     """Shapes to draw from (the world's four, and `ring`, which the default model never saw)."""
+    colours: tuple[str, ...] = tuple(COLOURS)
+    """Object colours to draw from (the world's eight, and `pink`, which the default model never saw)."""
     unnamed: float = 0.0
     """Share of captions of one object that leave out its colour, its shape or both ("the ball", "a red
     object", "it"), so that a model must read what the object looks like from the frames."""
@@ -112,7 +115,7 @@ def held_out(colour: str, shape: str, direction: str, every: int) -> bool:
     of its 8 directions in training, and every word on its own is still seen: the test prompts are new
     combinations of known words.
     """
-    index = list(COLOURS).index(colour) + ALL_SHAPES.index(shape) + list(DIRECTIONS).index(direction)
+    index = list(ALL_COLOURS).index(colour) + ALL_SHAPES.index(shape) + list(DIRECTIONS).index(direction)
     return every > 0 and index % every == 0
 
 
@@ -123,7 +126,7 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
     shapes = rng.choice(
         SHAPES if settings.shapes == SHAPES else list(settings.shapes), size=n_objects, replace=False
     )
-    colours = rng.choice(list(COLOURS), size=n_objects, replace=False)
+    colours = rng.choice(list(settings.colours), size=n_objects, replace=False)
     pattern = str(rng.choice(PATTERNS if settings.patterns == PATTERNS else list(settings.patterns)))
     tones = tuple(str(t) for t in rng.choice(list(BACKGROUND_TONES), size=2, replace=False))
     weights = np.array([{"static": 0.5, "pan": 0.3, "zoom": 0.2}[c] for c in settings.cameras])
@@ -179,7 +182,7 @@ def design_video(index: int, settings: SynthSettings) -> SynthVideo:
     # Off the palette, from a stream of its own so that jitter 0 draws exactly the videos it drew before.
     jitter = np.random.default_rng([settings.seed, index, 2])
     for obj in objects:
-        obj.drawn = _off_palette(COLOURS[obj.colour], jitter, settings.jitter)
+        obj.drawn = _off_palette(ALL_COLOURS[obj.colour], jitter, settings.jitter)
     video.drawn_tones = tuple(_off_palette(BACKGROUND_TONES[t], jitter, settings.jitter) for t in tones)
     return video
 
@@ -258,7 +261,7 @@ def draw_frame(video: SynthVideo, frame: int, settings: SynthSettings) -> np.nda
         ox = obj.start[0] + obj.velocity[0] * frame
         oy = obj.start[1] + obj.velocity[1] * frame
         inside = _inside(obj.shape, wx - ox, wy - oy, obj.radius)
-        rgb = obj.drawn or COLOURS[obj.colour]
+        rgb = obj.drawn or ALL_COLOURS[obj.colour]
         image = np.where(inside[..., None], np.array(rgb, dtype=np.float32), image)
     image = image.reshape(size, supersample, size, supersample, 3).mean(axis=(1, 3))
     return np.clip(image.round(), 0, 255).astype(np.uint8)
@@ -290,6 +293,7 @@ def check_world(settings: SynthSettings) -> None:
         ("--cameras", settings.cameras, CAMERAS),
         ("--patterns", settings.patterns, PATTERNS),
         ("--shapes", settings.shapes, ALL_SHAPES),
+        ("--colours", settings.colours, ALL_COLOURS),
     ):
         unknown = [v for v in values if v not in known]
         if unknown or not values:
@@ -298,8 +302,17 @@ def check_world(settings: SynthSettings) -> None:
                 f"give a comma-separated list of {', '.join(known)}",
             )
     problems = (
+        (settings.videos < 1, f"--videos must be at least 1 (got {settings.videos})",
+         "use --videos 100, for example"),
+        (settings.frames < 3, f"--frames must be at least 3 (got {settings.frames})",
+         "ART-V trains on a frame and two before it"),
+        (settings.size < 16 or settings.size % 8,
+         f"--size must be a multiple of 8, at least 16 (got {settings.size})", "use --size 64, for example"),
+        (settings.fps <= 0, f"--fps must be positive (got {settings.fps:g})", "use --fps 8, for example"),
         (len(set(settings.shapes)) < settings.max_objects,
          f"--shapes: {settings.max_objects} objects need as many shapes", "give more, or --max-objects 1"),
+        (len(set(settings.colours)) < settings.max_objects,
+         f"--colours: {settings.max_objects} objects need as many colours", "give more, or --max-objects 1"),
         (settings.holdout < 0 or settings.holdout == 1,
          f"--holdout must be 0 (none) or at least 2 (got {settings.holdout})", "use --holdout 8"),
         (settings.captions not in ("grammar", "varied"),
@@ -337,21 +350,6 @@ def synth_dataset(
     Written into OUT.partial and renamed at the end, so an interrupted run leaves nothing that looks done.
     """
     out = Path(out)
-    if settings.videos < 1:
-        raise ArtvError(
-            f"--videos must be at least 1 (got {settings.videos})", "use --videos 100, for example"
-        )
-    if settings.frames < 3:
-        raise ArtvError(
-            f"--frames must be at least 3 (got {settings.frames})",
-            "ART-V trains on a frame and two before it",
-        )
-    if settings.size < 16 or settings.size % 8:
-        raise ArtvError(
-            f"--size must be a multiple of 8, at least 16 (got {settings.size})", "use --size 64, for example"
-        )
-    if settings.fps <= 0:
-        raise ArtvError(f"--fps must be positive (got {settings.fps:g})", "use --fps 8, for example")
     check_world(settings)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArtvError(f"{out} exists and is not an empty folder", "give a new folder; nothing was changed")
@@ -380,7 +378,7 @@ def synth_dataset(
                 handle.write(json.dumps(truth) + "\n")
         world = {
             "settings": asdict(settings),
-            "colours": COLOURS,
+            "colours": COLOURS | {c: ALL_COLOURS[c] for c in settings.colours},
             "background_tones": BACKGROUND_TONES,
             "shapes": list(settings.shapes),
             "patterns": PATTERNS,

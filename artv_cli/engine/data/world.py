@@ -13,6 +13,10 @@ COLOURS = {
     "white": (245, 245, 245),
     "orange": (245, 140, 30),
 }
+NEW_COLOURS = {"pink": (250, 150, 190)}
+"""Colours drawn only when asked (`artv data synth --colours pink`): concepts to teach an adapter; at least
+60 per channel from every palette colour, so the scorer never takes one for the other."""
+ALL_COLOURS = COLOURS | NEW_COLOURS
 BACKGROUND_TONES = {
     "grey": (110, 110, 110),
     "black": (20, 20, 20),

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from artv_cli.engine.data.captions import parse_free
-from artv_cli.engine.data.synth import BACKGROUND_TONES, COLOURS, DIRECTIONS, SPEEDS, camera_pose
-from artv_cli.engine.data.world import ALL_SHAPES
+from artv_cli.engine.data.synth import BACKGROUND_TONES, DIRECTIONS, SPEEDS, camera_pose
+from artv_cli.engine.data.world import ALL_COLOURS, ALL_SHAPES
 
 COLOUR_TOLERANCE = 50  # largest per-channel difference from the palette colour that still counts
 BACKGROUND_TOLERANCE = 40  # largest per-channel difference of the border's median from the asked tone
 MIN_AREA = 0.001  # of the frame: smaller blobs are noise
 _DIRECTION_WORDS = "|".join(sorted(DIRECTIONS, key=len, reverse=True))  # longest first: "up and to the left"
 _OBJECT = re.compile(
-    rf"an? ({'|'.join(COLOURS)}) ({'|'.join(ALL_SHAPES)}) moves ({_DIRECTION_WORDS}) ({'|'.join(SPEEDS)})"
+    rf"an? ({'|'.join(ALL_COLOURS)}) ({'|'.join(ALL_SHAPES)}) moves ({_DIRECTION_WORDS}) ({'|'.join(SPEEDS)})"
 )
 _CAMERA = re.compile(r"the camera (pans|zooms) (left|right|up|down|in|out)")
 _PLAIN = re.compile(rf"on a plain ({'|'.join(BACKGROUND_TONES)}) background")
@@ -136,7 +136,7 @@ class WorldScorer:
         background = np.median(border, axis=0)
         self.borders.append(background)
         for obj, track in zip(self.prompt.objects, self.tracks, strict=True):
-            target = np.array(COLOURS[obj.colour], dtype=np.int16)
+            target = np.array(ALL_COLOURS[obj.colour], dtype=np.int16)
             distance = np.abs(pixels - target).max(axis=-1)
             core = distance <= COLOUR_TOLERANCE
             area = core.mean()
