@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from world_eval import make, settings_for  # noqa: E402
+from world_eval import make, pct, settings_for  # noqa: E402
 
 from artv_cli.engine.data.images import LoadedImage  # noqa: E402
 from artv_cli.engine.data.synth import SynthSettings, design_video, draw_frame  # noqa: E402
@@ -149,9 +149,6 @@ def table(report: dict) -> str:
         "colour and shape | direction |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-
-    def pct(value):
-        return "-" if value is None else f"{value:.0%}"
 
     for name, row in report["rows"].items():
         s = row["summary"]

@@ -184,6 +184,11 @@ def merge(reports: list[dict]) -> dict:
     return merged
 
 
+def pct(value: float | None) -> str:
+    """A share as a table cell: "83 %", or "-" where it was not measured."""
+    return "-" if value is None else f"{100 * value:.0f} %"
+
+
 def table(report: dict) -> str:
     lines = [
         f"model {report['model']}; sampler {report['sampler']}; {report['machine']}; {report['date']}",
@@ -191,9 +196,6 @@ def table(report: dict) -> str:
         "| bg shift max | s/video |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-
-    def pct(value):
-        return "-" if value is None else f"{100 * value:.0f} %"
 
     for name, data in report["rows"].items():
         s = data["summary"]
