@@ -34,6 +34,60 @@ def add(data: dict, step: int, samples: int, scores: Path, tone: list[float] | N
     data["curve"] = sorted([*curve, entry], key=lambda old: old["samples"])
 
 
+WORDINGS = (("grammar", 3), ("people", 1))  # and the line width of each
+ARTV_COLUMNS = {
+    "direction (world scorer)": ((214, 39, 40), "direction"),
+    "probe: mean cosine": ((148, 103, 189), "probe_cosine"),
+    "'slowly' objects move": ((255, 127, 14), "slow_moving"),
+    "shape": ((31, 119, 180), "shape"),
+    "look kept (picture protocol)": ((44, 160, 44), "look_kept"),
+}
+
+
+def series(data: dict) -> list[tuple[str, tuple, list[tuple[int, list]], float | None]]:
+    """What a curve draws: (label, colour, [(line width, value per checkpoint)], the shipped value)."""
+    curve, reference = data["curve"], data.get("reference", {})
+    if data.get("kind") == "artv":
+        return [
+            (label, colour, [(3, [entry.get(key) for entry in curve])], reference.get(key))
+            for label, (colour, key) in ARTV_COLUMNS.items()
+        ]
+    return [
+        (column, colour, [(w, [entry[wording][column] for entry in curve]) for wording, w in WORDINGS],
+         reference.get("grammar", {}).get(column))
+        for column, colour in COLUMNS.items()
+    ]  # fmt: skip
+
+
+def add_artv(data: dict, step: int, samples: int, scores: list[Path]) -> None:
+    """Record one checkpoint of an ART-V stage from its score files: direction_gap.py, direction_probe.py,
+    world_eval.py (`animate (grammar)`) and, if given, picture_eval.py JSONs (told apart by their keys)."""
+    entry: dict = {"step": step, "samples": samples}
+    for path in scores:
+        report = json.loads(path.read_text())
+        if "picked_right" in report:
+            entry |= {"gap_picked_right": report["picked_right"], "gap_mean": report["mean_gap"]}
+        elif "mean_cosine" in report:
+            entry["probe_cosine"] = report["mean_cosine"]
+        elif "animate (grammar)" in report.get("rows", {}):
+            summary = report["rows"]["animate (grammar)"]["summary"]
+            entry |= {
+                "direction": summary["direction_accuracy"],
+                "shape": summary["shape_accuracy"],
+                "speed": summary["speed_accuracy"],
+                "slow_moving": summary["slow_moving_rate"],
+                "in_view_right": summary["identity_rate"],
+                "background_shift_max": summary["max_background_shift"],
+            }
+        elif "animate, grammar caption" in report.get("rows", {}):
+            summary = report["rows"]["animate, grammar caption"]["summary"]
+            entry |= {"frame0_error": summary["frame0_error_mean"], "look_kept": summary["look_kept_mean"]}
+        else:
+            raise SystemExit(f"{path}: not a score file this script knows")
+    curve = [old for old in data.setdefault("curve", []) if old["step"] != step]
+    data["curve"] = sorted([*curve, entry], key=lambda old: old["samples"])
+
+
 def draw(data: dict, title: str) -> Image.Image:
     image = Image.new("RGB", (W, H), "white")
     pen = ImageDraw.Draw(image)
@@ -51,22 +105,23 @@ def draw(data: dict, title: str) -> Image.Image:
     for k in range(6):
         u, _ = at(x_max * k / 5, 0)
         pen.text((u - 15, H - BOTTOM + 8), f"{x_max * k / 5 / 1e3:.0f}k", fill="black")
-    pen.text((W // 2 - 80, H - 22), "samples seen after the pilot base", fill="black")
+    pen.text((W // 2 - 80, H - 22), data.get("x_label", "samples seen after the pilot base"), fill="black")
     pen.text((LEFT, 12), title, fill="black")
-    for number, (column, colour) in enumerate(COLUMNS.items()):
-        for wording, width in (("grammar", 3), ("people", 1)):
-            points = [at(entry["samples"], entry[wording][column]) for entry in curve]
-            pen.line(points, fill=colour, width=width)
+    for number, (label, colour, lines, shipped) in enumerate(series(data)):
+        for width, values in lines:
+            pairs = zip(curve, values, strict=True)
+            points = [at(entry["samples"], value) for entry, value in pairs if value is not None]
+            if len(points) > 1:
+                pen.line(points, fill=colour, width=width)
             for u, v in points:
                 pen.ellipse([u - 3, v - 3, u + 3, v + 3], fill=colour)
-        shipped = data.get("reference", {}).get("grammar", {}).get(column)
         if shipped is not None:
             _, v = at(0, shipped)
             for u in range(LEFT, W - RIGHT, 12):
                 pen.line([u, v, u + 5, v], fill=colour, width=1)
-        pen.text((W - RIGHT - 330, H - BOTTOM - 60 + 16 * number), f"-- {column}", fill=colour)
-    pen.text((W - RIGHT - 240, H - BOTTOM - 60), "thick: grammar, thin: people", fill="black")
-    pen.text((W - RIGHT - 240, H - BOTTOM - 44), "dotted: shipped model (grammar)", fill="black")
+        pen.text((W - RIGHT - 330, H - BOTTOM - 92 + 16 * number), f"-- {label}", fill=colour)
+    legend = data.get("legend", "thick: grammar, thin: people")
+    pen.text((LEFT, 25), f"{legend}; dotted: the shipped model", fill="black")
     return image
 
 
@@ -77,7 +132,9 @@ def main() -> None:
     parser.add_argument("json", type=Path)
     parser.add_argument("--add", type=int, metavar="STEP", help="record the checkpoint of this step")
     parser.add_argument("--samples", type=int, help="samples seen at that step")
-    parser.add_argument("--scores", type=Path, help="its bench/world_eval.py JSON")
+    parser.add_argument(
+        "--scores", type=Path, nargs="+", help="its score JSONs (one, world_eval's, for a base)"
+    )
     parser.add_argument("--tone", type=float, nargs=2, help="tone_probe.py: spread, error")
     parser.add_argument("--title", default="frame 0 of generate: scores over training (64 prompts each)")
     parser.add_argument("--out", type=Path)
@@ -86,11 +143,14 @@ def main() -> None:
     if args.add is not None:
         if args.samples is None or args.scores is None:
             parser.error("--add needs --samples and --scores")
-        add(data, args.add, args.samples, args.scores, args.tone)
+        if data.get("kind") == "artv":
+            add_artv(data, args.add, args.samples, args.scores)
+        else:
+            add(data, args.add, args.samples, args.scores[0], args.tone)
         args.json.write_text(json.dumps(data, indent=1) + "\n")
         print(f"recorded step {args.add} in {args.json}")
     if args.out:
-        draw(data, args.title).save(args.out)
+        draw(data, data.get("title", args.title)).save(args.out)
         print(f"wrote {args.out}")
 
 

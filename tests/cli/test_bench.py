@@ -259,6 +259,41 @@ def test_score_curve_records_checkpoints_in_order_and_draws_them(tmp_path, monke
     assert Image.open(tmp_path / "curve.png").size == (900, 420)
 
 
+def test_score_curve_of_an_artv_stage_reads_each_score_file_by_its_kind(tmp_path, monkeypatch):
+    from PIL import Image
+
+    files = {
+        "gap": {"picked_right": 0.5, "mean_gap": 0.06},
+        "probe": {"mean_cosine": 0.9},
+        "world": {"rows": {"animate (grammar)": {"summary": {
+            "direction_accuracy": 0.75, "shape_accuracy": 0.8, "speed_accuracy": 0.8, "slow_moving_rate": 0.5,
+            "identity_rate": 0.9, "max_background_shift": 12.0}}}},
+        "picture": {"rows": {"animate, grammar caption": {"summary": {"frame0_error_mean": 7.0,
+                                                                      "look_kept_mean": 0.4}}}},
+        "other": {"rows": {}},
+    }  # fmt: skip
+    for name, content in files.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
+    data = tmp_path / "curve.json"
+    data.write_text(json.dumps({"kind": "artv", "reference": {"direction": 0.19}}))
+    paths = [str(tmp_path / f"{name}.json") for name in ("gap", "probe", "world")]
+    run_script(
+        "score_curve.py", [str(data), "--add", "90", "--samples", "11520", "--scores", *paths], monkeypatch
+    )
+    paths = [str(tmp_path / f"{name}.json") for name in ("world", "picture")]
+    run_script(
+        "score_curve.py", [str(data), "--add", "180", "--samples", "23040", "--scores", *paths], monkeypatch
+    )
+    first, second = json.loads(data.read_text())["curve"]
+    assert first["probe_cosine"] == 0.9 and first["gap_picked_right"] == 0.5 and first["direction"] == 0.75
+    assert "look_kept" not in first and second["look_kept"] == 0.4 and second["frame0_error"] == 7.0
+    run_script("score_curve.py", [str(data), "--out", str(tmp_path / "curve.png")], monkeypatch)
+    assert Image.open(tmp_path / "curve.png").size == (900, 420)
+    with pytest.raises(SystemExit, match="not a score file"):
+        args = [str(data), "--add", "270", "--samples", "1", "--scores", str(tmp_path / "other.json")]
+        run_script("score_curve.py", args, monkeypatch)
+
+
 def test_mask_probe_finds_the_default_model_leaving_the_object_to_phi_dynamic(tmp_path, monkeypatch):
     """On the shipped model the mask copies the background more than the object's cells (measured 0.57
     against 0.03 at step 100 on 16 videos), at the first step and at a later one."""
