@@ -3,8 +3,9 @@
     python bench/lora_results.py --row "no adapter" rings=ceiling.json grammar=base.json \
         --row "LoRA rank 8" rings=eval-rings.json grammar=eval-grammar.json --out docs/bench/lora-rings.json
 
-Each `--row NAME SET=REPORT...` names a model and, per test set (`rings`: the new concept's held-out
-prompts; `grammar`: the world's own held-out prompts, the forgetting check), the report it was scored in;
+Each `--row NAME SET=REPORT...` names a model and, per test set (such as `rings` or `pinks`: the new
+concept's held-out prompts; `grammar`: the world's own held-out prompts, the forgetting check), the report
+it was scored in;
 a report's `VAE round trip` (the ceiling: the test videos through the autoencoder), `animate (grammar)` and
 `generate (grammar)` rows are read. `SET=REPORT:FIRST` keeps the first
 FIRST videos of a row (a larger report of the same prompts and seeds).
@@ -66,7 +67,7 @@ def main() -> None:
         for spec in specs:
             test, _, report = spec.partition("=")
             results[name].setdefault(test, {}).update(rows_of(report))
-    for test in ("rings", "grammar"):
+    for test in dict.fromkeys(test for sets in results.values() for test in sets):  # in the order given
         print(f"\n{test}:\n{table(results, test)}")
     if args.out:
         args.out.write_text(json.dumps(results, indent=1) + "\n")
