@@ -45,7 +45,6 @@ from artv_cli.engine.evaluation.worldscore import (  # noqa: E402
     summarise,
 )
 from artv_cli.engine.hub.registry import load_model, resolve_model  # noqa: E402
-from artv_cli.engine.sampling.settings import SETTINGS  # noqa: E402
 
 MOTION_ONLY = (
     lambda obj: f"it moves {obj.direction}",
@@ -101,15 +100,12 @@ def run_row(model, args, designs, motion_only: bool) -> dict:
         asked = MOTION_ONLY[number % len(MOTION_ONLY)](obj) if motion_only else video.caption
         settings = settings_for(model, args, args.frames, args.seed + number)
         frames = make(model, asked, settings, wanted.astype(np.uint8))
-        truth = WorldPrompt(
-            [
-                PromptObject(
-                    obj.colour, obj.shape, obj.direction, obj.speed if obj.speed in asked.split() else None
-                )
-            ],
-            background=video.tones[0],
-        )
-        if not motion_only:
+        if motion_only:  # scored against the picture's own colour and shape, and the asked motion
+            speed = obj.speed if obj.speed in asked.split() else None
+            truth = WorldPrompt(
+                [PromptObject(obj.colour, obj.shape, obj.direction, speed)], background=video.tones[0]
+            )
+        else:
             truth = parse_prompt(video.caption)
         result = scored(frames, truth)
         result |= {
@@ -173,8 +169,6 @@ def main() -> None:
     parser.add_argument("--motion-only", action="store_true", help="also the motion-only prompts")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path, help="print the table of a saved report")
-    for name in SETTINGS:
-        parser.set_defaults(**{name: None})
     args = parser.parse_args()
     if args.report:
         print(table(json.loads(args.report.read_text())))
@@ -195,7 +189,7 @@ def main() -> None:
         "model": str(args.model),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "date": time.strftime("%Y-%m-%d"),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "report", *SETTINGS)},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "report")},
         "rows": {},
     }
     with torch.inference_mode():
