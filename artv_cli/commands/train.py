@@ -81,6 +81,16 @@ def train(
             help="--stage vae: mse, or foreground (pixels of objects weigh 10x; small shapes keep corners)."
         ),
     ] = VaeLoss.mse,
+    vae_colours: Annotated[
+        float,
+        typer.Option(
+            help="--stage vae: share of each batch recoloured at random (0-1), for colours the data lacks."
+        ),
+    ] = 0.0,
+    keep_latents: Annotated[
+        float,
+        typer.Option(help="--stage vae: weight keeping the starting VAE's latents of the data; 0 = off."),
+    ] = 0.0,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-2,
     max_grad_norm: Annotated[float, typer.Option(help="Clip the gradient norm to this; 0 = off.")] = 1.0,
     ema_decay: Annotated[float, typer.Option(help="EMA decay (paper: 0.9999); 0 = no EMA.")] = 0.9999,
@@ -229,6 +239,8 @@ def train(
         warmup_steps=warmup_steps,
         lr_schedule=lr_schedule.value,
         vae_loss=vae_loss.value,
+        vae_colours=vae_colours,
+        keep_latents=keep_latents,
         weight_decay=weight_decay,
         max_grad_norm=max_grad_norm,
         ema_decay=ema_decay,

@@ -247,3 +247,60 @@ def test_labelled_captions_say_what_their_labels_say():
         assert (unsaid == 0) == (settings["captions"] == "grammar")
     assert world_attributes({"shapes": ["ring"]})["shape"] == ["ring"]  # the world's own shapes
     assert world_attributes({})["shape"] == ["circle", "square", "triangle", "diamond"]
+
+
+def test_recolour_reaches_colours_the_data_lacks_and_keeps_the_edges():
+    import torch
+
+    from artv_cli.engine.training.autoencoder import recolour
+
+    frame = torch.full((64, 3, 16, 16), -0.14)  # the world's grey, 110 of 255, everywhere ...
+    frame[:, 0, 4:9, 4:9] = 0.73  # ... with a red-ish square
+    out = recolour(frame, np.random.default_rng(0))
+    background = out[:, :, 0, 0]  # (64, 3): one colour per frame and channel
+    assert float(background.min()) < -0.7 and float(background.max()) > 0.7  # dark and light: the cube
+    assert (background > 0.5).all(dim=1).any()  # some light neutral backgrounds (white-ish) among them
+    assert torch.equal(out[:, :, 0, :], background[:, :, None].expand(-1, -1, 16))  # flat stays flat
+    inside, outside = out[:, 0, 6, 6], out[:, 0, 0, 0]
+    assert float((inside - outside).abs().max()) > 0  # the square is still there (unless clipped away)
+    assert torch.equal(recolour(frame, np.random.default_rng(0)), out)  # one draw per seed: resumable
+
+
+def test_vae_stage_keep_latents_holds_the_latents_and_scale_bad_values_refused(synth_data, tmp_path):
+    import json
+
+    import torch
+
+    from artv_cli.engine.data.datasets import FrameSpec, decode, scan, to_pixels
+    from artv_cli.engine.model.artv import ARTVModel
+
+    def run(name, *extra):
+        args = ["train", "--data", synth_data, "--model", "tiny-random", "--out", tmp_path / name, "--stage"]
+        args += ["vae", "--steps", 10, "--batch-size", 4, "--lr", "3e-3", "--vae-colours", "0.5", *extra]
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return ARTVModel.load(tmp_path / name / "model")
+
+    start = ARTVModel.random("tiny", seed=0)
+    item = scan(synth_data).items[0]
+    frames = to_pixels(decode(item.path, FrameSpec(width=64, height=64))[:4])
+    free, kept = run("free"), run("kept", "--keep-latents", "100")  # CliRunner runs in this process:
+    with torch.no_grad():  # ... so the runs stay outside no_grad
+
+        def drift(model):
+            return float((model.vae.encode(frames).latent_dist.mean - before).abs().mean())
+
+        before = start.vae.encode(frames).latent_dist.mean
+        moved_free, moved_kept = drift(free), drift(kept)
+    assert moved_kept < 0.5 * moved_free, (moved_kept, moved_free)  # 0.37x here (10 steps, tiny-random)
+    assert kept.vae.config.scaling_factor == start.vae.config.scaling_factor  # the UNet's latents stay
+    recorded = json.loads((tmp_path / "kept" / "model" / "artv_config.json").read_text())["extra"]
+    assert recorded["vae_training"]["vae_colours"] == 0.5 and recorded["vae_training"]["keep_latents"] == 100
+    for extra, said in (
+        (["--stage", "vae", "--vae-colours", "1.5"], "--vae-colours must be in [0, 1]"),
+        (["--keep-latents", "1"], "fit the VAE, not the artv stage"),
+    ):
+        args = ["train", "--data", synth_data, "--model", "tiny-random", "--out", tmp_path / "bad", *extra]
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 2 and said in result.output, result.output
+        assert not (tmp_path / "bad").exists()

@@ -9,6 +9,7 @@ else in the model is left as it was.
 
 from __future__ import annotations
 
+import copy
 import shlex
 from collections import Counter, deque
 from dataclasses import asdict
@@ -53,6 +54,8 @@ def train_autoencoder(config, on_event=None):
             f"use --size {model.config.native_size}",
         )
     vae = model.vae.train().requires_grad_(True)
+    scaling_factor = float(vae.config.scaling_factor)
+    start = copy.deepcopy(vae).eval().requires_grad_(False) if config.keep_latents else None
     trained = sum(p.numel() for p in vae.parameters()) / 1e6
     stage.emit("model", text=f"{config.model}: VAE {trained:.2f} M trained")
 
@@ -86,6 +89,10 @@ def train_autoencoder(config, on_event=None):
         rng = draws(config, step, 0, 0)
         picked = torch.from_numpy(rng.integers(0, len(pool), size=config.batch_size))
         pixels = to_pixels(pool[picked].numpy()).to(accelerator.device)  # (B, 3, H, W) in [-1, 1]
+        own = torch.ones(len(pixels), dtype=torch.bool, device=pixels.device)
+        if config.vae_colours:  # no draw without it: runs without the option repeat exactly as before
+            own = torch.from_numpy(rng.random(len(pixels)) >= config.vae_colours).to(pixels.device)
+            pixels = torch.where(own[:, None, None, None], pixels, recolour(pixels, rng))
         gen = torch.Generator(accelerator.device).manual_seed(int(rng.integers(2**62)))
         with accelerator.autocast():
             posterior = accelerator.unwrap_model(vae).encode(pixels).latent_dist
@@ -94,6 +101,10 @@ def train_autoencoder(config, on_event=None):
                 reconstruction_loss(recon.float(), pixels, config.vae_loss)
                 + KL_WEIGHT * posterior.kl().mean()
             )
+            if start is not None and own.any():  # the data's own frames keep the latents they had
+                with torch.no_grad():
+                    kept = start.encode(pixels[own]).latent_dist.mean
+                loss = loss + config.keep_latents * F.mse_loss(posterior.mean[own].float(), kept.float())
         if not torch.isfinite(loss):
             raise ArtvError(
                 f"the VAE loss became {loss.item()} at step {step + 1}", "run again with a lower --lr"
@@ -110,7 +121,7 @@ def train_autoencoder(config, on_event=None):
 
     # 5. Unit-variance latents (latent diffusion's scaling factor), then the export with the new VAE.
     vae = accelerator.unwrap_model(vae).eval().requires_grad_(False)
-    scale = float(1.0 / torch.cat(list(means)).std())
+    scale = scaling_factor if start is not None else float(1.0 / torch.cat(list(means)).std())
     vae.register_to_config(scaling_factor=round(scale, 6))
     model.vae = vae
     model.config.extra["vae_training"] = {
@@ -120,11 +131,26 @@ def train_autoencoder(config, on_event=None):
         "lr": config.lr,
         "lr_schedule": config.lr_schedule,
         "loss": config.vae_loss,
+        "vae_colours": config.vae_colours,
+        "keep_latents": config.keep_latents,
         "reconstruction_loss": round(stage.last_loss, 6),
         "scaling_factor": round(scale, 6),
     }
     checksum = float(sum(p.double().sum().item() for p in vae.parameters()))
     return stage.finish(model, checksum, dict(skipped))
+
+
+def recolour(pixels: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Frames (B, 3, H, W) in [-1, 1] with random colours: per frame and channel a gain of 0.5-1.5, an
+    offset of up to 0.8 either way and, one time in three, the channel inverted; clipped to [-1, 1]. Over
+    many draws the pictures cover the whole RGB cube (white backgrounds, any object colour), keeping the
+    dataset's shapes and edges."""
+    shape = (len(pixels), 3, 1, 1)
+    sign = np.where(rng.random(shape) < 1 / 3, -1.0, 1.0)
+    gain = sign * rng.uniform(0.5, 1.5, shape)
+    offset = rng.uniform(-0.8, 0.8, shape)
+    as_tensor = lambda a: torch.from_numpy(a).to(pixels.device, pixels.dtype)  # noqa: E731
+    return (pixels * as_tensor(gain) + as_tensor(offset)).clamp(-1, 1)
 
 
 def reconstruction_loss(recon: torch.Tensor, pixels: torch.Tensor, kind: str = "mse") -> torch.Tensor:
