@@ -84,7 +84,7 @@ def train(
     vae_colours: Annotated[
         float,
         typer.Option(
-            help="--stage vae: share of each batch recoloured at random (0-1), for colours the data lacks."
+            help="--stage vae: recolour half of each batch this far (0-1; 1: any colour): colours it lacks."
         ),
     ] = 0.0,
     keep_latents: Annotated[

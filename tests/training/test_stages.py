@@ -264,6 +264,9 @@ def test_recolour_reaches_colours_the_data_lacks_and_keeps_the_edges():
     inside, outside = out[:, 0, 6, 6], out[:, 0, 0, 0]
     assert float((inside - outside).abs().max()) > 0  # the square is still there (unless clipped away)
     assert torch.equal(recolour(frame, np.random.default_rng(0)), out)  # one draw per seed: resumable
+    gentle = recolour(frame, np.random.default_rng(1), 0.3)  # gain 1 +- 0.15, offset <= 0.24, no inversion
+    assert float((gentle - frame).abs().max()) <= 0.15 * 0.73 + 0.24 + 1e-6
+    assert float((gentle - frame).abs().max()) > 0.1
 
 
 def test_vae_stage_keep_latents_holds_the_latents_and_scale_bad_values_refused(synth_data, tmp_path):

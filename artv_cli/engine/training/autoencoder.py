@@ -91,8 +91,8 @@ def train_autoencoder(config, on_event=None):
         pixels = to_pixels(pool[picked].numpy()).to(accelerator.device)  # (B, 3, H, W) in [-1, 1]
         own = torch.ones(len(pixels), dtype=torch.bool, device=pixels.device)
         if config.vae_colours:  # no draw without it: runs without the option repeat exactly as before
-            own = torch.from_numpy(rng.random(len(pixels)) >= config.vae_colours).to(pixels.device)
-            pixels = torch.where(own[:, None, None, None], pixels, recolour(pixels, rng))
+            own = torch.from_numpy(rng.random(len(pixels)) >= 0.5).to(pixels.device)
+            pixels = torch.where(own[:, None, None, None], pixels, recolour(pixels, rng, config.vae_colours))
         gen = torch.Generator(accelerator.device).manual_seed(int(rng.integers(2**62)))
         with accelerator.autocast():
             posterior = accelerator.unwrap_model(vae).encode(pixels).latent_dist
@@ -140,15 +140,16 @@ def train_autoencoder(config, on_event=None):
     return stage.finish(model, checksum, dict(skipped))
 
 
-def recolour(pixels: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Frames (B, 3, H, W) in [-1, 1] with random colours: per frame and channel a gain of 0.5-1.5, an
-    offset of up to 0.8 either way and, one time in three, the channel inverted; clipped to [-1, 1]. Over
-    many draws the pictures cover the whole RGB cube (white backgrounds, any object colour), keeping the
-    dataset's shapes and edges."""
+def recolour(pixels: torch.Tensor, rng: np.random.Generator, strength: float = 1.0) -> torch.Tensor:
+    """Frames (B, 3, H, W) in [-1, 1] with other colours: per frame and channel a gain of 1 +- strength/2,
+    an offset of up to 0.8 x strength either way and, above strength 0.5, sometimes the channel inverted
+    (one time in three at 1); clipped to [-1, 1]. Strength 1 covers the whole RGB cube over many draws
+    (white backgrounds, any object colour); 0.3 moves a colour by at most 0.39 (about 50 levels), filling
+    the gaps between a world's jittered colours. Shapes and edges stay."""
     shape = (len(pixels), 3, 1, 1)
-    sign = np.where(rng.random(shape) < 1 / 3, -1.0, 1.0)
-    gain = sign * rng.uniform(0.5, 1.5, shape)
-    offset = rng.uniform(-0.8, 0.8, shape)
+    sign = np.where(rng.random(shape) < max(0.0, strength - 0.5) * 2 / 3, -1.0, 1.0)
+    gain = sign * rng.uniform(1 - strength / 2, 1 + strength / 2, shape)
+    offset = rng.uniform(-0.8 * strength, 0.8 * strength, shape)
     as_tensor = lambda a: torch.from_numpy(a).to(pixels.device, pixels.dtype)  # noqa: E731
     return (pixels * as_tensor(gain) + as_tensor(offset)).clamp(-1, 1)
 

@@ -64,8 +64,8 @@ class TrainConfig:
     """--stage vae: mse over every pixel, or foreground (pixels away from the frame's border colour weigh
     10x, L1 + L2: small objects keep their corners)."""
     vae_colours: float = 0.0
-    """--stage vae: share of each batch recoloured at random (per frame and channel: gain, offset, sign), so
-    the VAE learns colours the dataset never shows."""
+    """--stage vae: how far half of each batch is recoloured at random (0-1; per frame and channel a gain,
+    an offset, sometimes an inversion), so the VAE learns colours the dataset shows too rarely or never."""
     keep_latents: float = 0.0
     """--stage vae: weight of a term that keeps the starting VAE's latents of the dataset's own frames (and
     its scaling factor), so the networks trained on them still fit; 0 = refit freely."""
@@ -200,7 +200,7 @@ class TrainConfig:
             (self.lora > 0 and self.train_text_encoder, "--lora and --train-text-encoder: the text encoder "
              "would be trained whole beside the adapter", "use --lora-parts unet,text_encoder instead"),
             (not 0 <= self.vae_colours <= 1, f"--vae-colours must be in [0, 1] (got {self.vae_colours:g})",
-             "use --vae-colours 0.5"),
+             "use --vae-colours 0.3"),
             (not self.keep_latents >= 0, f"--keep-latents must be 0 or more (got {self.keep_latents:g})",
              "use --keep-latents 1"),
             ((self.vae_colours > 0 or self.keep_latents > 0) and self.stage != "vae", "--vae-colours and "
