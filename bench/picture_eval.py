@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from world_eval import make, pct, settings_for  # noqa: E402
+from world_eval import make, pct, sampler_record, settings_for  # noqa: E402
 
 from artv_cli.engine.data.images import LoadedImage  # noqa: E402
 from artv_cli.engine.data.synth import SynthSettings, design_video, draw_frame  # noqa: E402
@@ -167,6 +167,9 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["64x64", "256x256", "320x256", "200x300"])
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--motion-only", action="store_true", help="also the motion-only prompts")
+    for flag in ("--guidance-text", "--guidance-ref", "--guidance-anchor", "--colour-lock"):
+        parser.add_argument(flag, type=float, help="the sampler's (default: the model folder's)")
+    parser.add_argument("--noise-level", type=int, help="noise step on the references (default: the model's)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path, help="print the table of a saved report")
     args = parser.parse_args()
@@ -190,6 +193,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "date": time.strftime("%Y-%m-%d"),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "report")},
+        "sampler": sampler_record(model, args),
         "rows": {},
     }
     with torch.inference_mode():

@@ -81,6 +81,17 @@ def settings_for(model, args, frames: int, seed: int) -> SampleSettings:
     )
 
 
+SAMPLER_KEYS = (
+    "steps", "scheduler", "guidance_text", "guidance_ref", "guidance_anchor", "noise_level", "colour_lock",
+    "mask_every", "first_frame_steps", "lora",
+)  # fmt: skip
+
+
+def sampler_record(model, args) -> dict:
+    """The sampler settings a report ran with (flags over the model's recommendation), for its header."""
+    return {k: v for k, v in vars(settings_for(model, args, 16, 0)).items() if k in SAMPLER_KEYS}
+
+
 def make(model, prompt: str, settings: SampleSettings, image=None) -> np.ndarray:
     pixels = to_pixels(image[None]) if image is not None else None
     return np.stack(list(render(model, prompt, settings, image=pixels)))
@@ -101,23 +112,7 @@ def run(args) -> dict:
         "model": str(args.model),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "date": time.strftime("%Y-%m-%d"),
-        "sampler": {
-            k: v
-            for k, v in vars(settings_for(model, args, 16, 0)).items()
-            if k
-            in (
-                "steps",
-                "scheduler",
-                "guidance_text",
-                "guidance_ref",
-                "guidance_anchor",
-                "noise_level",
-                "colour_lock",
-                "mask_every",
-                "first_frame_steps",
-                "lora",
-            )
-        },
+        "sampler": sampler_record(model, args),
         "rows": {},
     }
     grammar = cases(args.test, args.videos)

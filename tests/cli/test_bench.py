@@ -333,8 +333,10 @@ def test_picture_eval_fits_pictures_of_any_size_and_scores_the_truth_as_kept(tmp
 
     out = tmp_path / "pictures.json"
     args = ["--model", "tiny-random", "--videos", "2", "--frames", "2", "--motion-only", "--out", str(out)]
-    run_script("picture_eval.py", args, monkeypatch)
-    rows = json.loads(out.read_text())["rows"]
+    run_script("picture_eval.py", [*args, "--colour-lock", "0.5", "--guidance-text", "2"], monkeypatch)
+    report = json.loads(out.read_text())
+    assert report["sampler"]["colour_lock"] == 0.5 and report["sampler"]["guidance_text"] == 2
+    rows = report["rows"]
     assert list(rows) == ["animate, grammar caption", "animate, motion-only prompt, centred"]
     for row in rows.values():
         assert row["summary"]["videos"] == 2 and row["summary"]["frame0_error_mean"] >= 0
