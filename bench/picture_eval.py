@@ -8,7 +8,8 @@ drawn from `--radius` of the width, the world's own training radii being 0.09-0.
 1. **The picture** is drawn at one of `--sizes` (in turn; a non-square size is the square picture padded
    with its background, so the command's cover-and-centre-crop fitting gives back the square).
 2. **Frame 0**: mean absolute error (0-255) between the video's frame 0 and the picture as `artv animate`
-   fits it to the model's size (engine/data/images.py: LoadedImage.fitted).
+   fits it to the model's size (engine/data/images.py: LoadedImage.fitted); and the same error of the
+   picture's autoencoder round trip, which is what the frames after it are made from.
 3. **The look kept**: the grammar's caption (it names the palette colour); the world scorer's share of the
    in-view frames where the object has its own frame-0 colour (every channel within 20) and its shape
    (WorldScorer.look_kept), and its colour, shape and direction columns.
@@ -100,6 +101,8 @@ def run_row(model, args, designs, motion_only: bool) -> dict:
         asked = MOTION_ONLY[number % len(MOTION_ONLY)](obj) if motion_only else video.caption
         settings = settings_for(model, args, args.frames, args.seed + number)
         frames = make(model, asked, settings, wanted.astype(np.uint8))
+        with torch.inference_mode():  # what the frames after frame 0 are made from: its round trip
+            trip = model.decode_latents(model.encode_images(fitted.to(model.device, model.dtype)))[0]
         if motion_only:  # scored against the picture's own colour and shape, and the asked motion
             speed = obj.speed if obj.speed in asked.split() else None
             truth = WorldPrompt(
@@ -114,6 +117,7 @@ def run_row(model, args, designs, motion_only: bool) -> dict:
             "drawn": list(obj.drawn),
             "radius": round(obj.radius, 4),
             "frame0_error": round(float(np.abs(frames[0].astype(float) - wanted).mean()), 3),
+            "round_trip_error": round(float(np.abs(trip.astype(float) - wanted).mean()), 3),
         }
         results.append(result)
         kept = result["look_kept"]
@@ -127,6 +131,7 @@ def run_row(model, args, designs, motion_only: bool) -> dict:
     summary |= {
         "frame0_error_mean": round(float(np.mean(errors)), 3),
         "frame0_error_worst": round(float(np.max(errors)), 3),
+        "round_trip_error_mean": round(float(np.mean([r["round_trip_error"] for r in results])), 3),
         "look_kept_mean": rate([r["look_kept"] for r in results]),
         "look_kept_90_rate": rate(
             [None if r["look_kept"] is None else r["look_kept"] >= 0.9 for r in results]
@@ -141,16 +146,17 @@ def run_row(model, args, designs, motion_only: bool) -> dict:
 
 def table(report: dict) -> str:
     lines = [
-        "| row | videos | frame 0 error (mean / worst) | look kept (mean) | look kept in >= 90 % of frames | "
-        "colour and shape | direction |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| row | videos | frame 0 error (mean / worst) | autoencoder round trip error | look kept (mean) | "
+        "look kept in >= 90 % of frames | colour and shape | direction |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
 
     for name, row in report["rows"].items():
         s = row["summary"]
+        trip = f"{s['round_trip_error_mean']:.1f}" if "round_trip_error_mean" in s else "-"  # older reports
         lines.append(
             f"| {name} | {s['videos']} | {s['frame0_error_mean']:.1f} / {s['frame0_error_worst']:.1f} | "
-            f"{pct(s['look_kept_mean'])} | {pct(s['look_kept_90_rate'])} | "
+            f"{trip} | {pct(s['look_kept_mean'])} | {pct(s['look_kept_90_rate'])} | "
             f"{pct(s['colour_and_shape_rate'])} | {pct(s['direction_accuracy'])} |"
         )
     return "\n".join(lines)

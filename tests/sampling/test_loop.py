@@ -22,8 +22,8 @@ def test_animate_yields_the_asked_frames_starting_from_the_image(tiny_model):
     frames = list(render(tiny_model, "a ball", SampleSettings(frames=4, steps=2, seed=0), image=image()))
     assert len(frames) == 4
     assert all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in frames)
-    expected0 = tiny_model.decode_latents(tiny_model.encode_images(image()))[0]
-    assert np.array_equal(frames[0], expected0)
+    expected0 = ((image()[0].permute(1, 2, 0) + 1) * 127.5).round().to(torch.uint8).numpy()
+    assert np.array_equal(frames[0], expected0)  # the picture itself, not its autoencoder round trip
 
 
 def test_work_done_once_per_frame_video_and_prompt_not_per_step(tiny_model):
@@ -262,3 +262,21 @@ def test_colour_lock_holds_every_frames_median_colour_at_the_anchors(animate):
     assert free.max() > 8, free  # there is a drift to hold
     assert locked.max() <= 1.5, locked
     assert half[0] == pytest.approx(free[0] / 2, abs=1.5)  # frame 1 comes from the same noise
+
+
+def test_the_picture_is_frame_0_and_the_lock_holds_its_own_colours_through_a_lossy_autoencoder():
+    """An autoencoder that shifts every colour by 20 (as one trained on a palette does to colours off it):
+    frame 0 is still the picture to the byte, and the colour lock holds the later frames at the picture's
+    median colours, not at the autoencoder's version of them."""
+    from artv_cli.engine.model.artv import ARTVModel
+    from artv_cli.engine.sampling.loop import median_colours
+
+    model = pixel_vae(ARTVModel.random("tiny", seed=0).eval())
+    decode = model.decode_latents
+    model.decode_latents = lambda z: np.clip(decode(z).astype(int) + 20, 0, 255).astype(np.uint8)
+    given = image() * 0.3 + torch.tensor([0.5, -0.5, 0.0]).view(1, 3, 1, 1)
+    picture = ((given[0].permute(1, 2, 0) + 1) * 127.5).round().to(torch.uint8).numpy()
+    frames = list(render(model, "a ball", SampleSettings(frames=4, steps=2, seed=1, colour_lock=1.0), given))
+    assert np.array_equal(frames[0], picture)
+    shift = np.abs(median_colours(np.stack(frames[1:])) - median_colours(picture[None])).max()
+    assert shift <= 1.5, shift

@@ -85,6 +85,7 @@ class RenderState:
     prev: torch.Tensor | None = None  # (1, 4, h, w) z^{i-1}; None before frame 0 exists
     prev2: torch.Tensor | None = None  # (1, 4, h, w) z^{i-2}
     anchor: torch.Tensor | None = None  # (1, 4, h, w) z_a; None means a blank anchor
+    anchor_colours: np.ndarray | None = None  # (B, 3) the anchor picture's median colours (colour lock)
     frames_done: int = 0
     counters: dict = field(default_factory=lambda: {"unet_rows": 0, "mask_rows": 0})  # network rows run
 
@@ -184,14 +185,18 @@ def render(
     made = 0  # frames made by this call (the transition counts them)
 
     # 2. Frame 0 from the image, if one is given (z^0 = VAE(image)): it is also the anchor (Sec. 3.4).
+    #    The video's frame 0 is the picture itself, as given (fitted to the size), not its autoencoder
+    #    round trip; the colour lock holds later frames to the picture's own colours.
     if image is not None:
         z0 = model.encode_images(image).float()
+        picture = ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        picture = picture.permute(0, 2, 3, 1).cpu().numpy()
         state.prev, state.prev2 = z0, z0
         if state.anchor is None or reanchor:
-            state.anchor = z0
+            state.anchor, state.anchor_colours = z0, median_colours(picture)
             reanchor = False  # done: the image is the anchor
         state.frames_done += 1
-        yield frames_of(model.decode_latents(z0))
+        yield frames_of(picture)
 
     # 3. Anchor tokens, once per video: the augmented anchor, and a blank one for the no-anchor branch.
     blank = torch.zeros(1, 4, h, w, device=device)
@@ -209,7 +214,6 @@ def render(
         "blank": (model.cond.reference_features(blank_refs), model.mask_cond.reference_features(blank_refs))
     }
     scheduler = make_scheduler(settings.scheduler, model)
-    lock_to = None  # (anchor, its median colours) for the colour lock
 
     while state.frames_done < settings.frames:
         frame = state.frames_done
@@ -293,9 +297,9 @@ def render(
         #    background's colour when the subject is smaller than half the frame).
         locked = None
         if settings.colour_lock and has_anchor:
-            if lock_to is None or lock_to[0] is not state.anchor:
-                lock_to = (state.anchor, median_colours(model.decode_latents(state.anchor)))
-            z, locked = lock_colours(model, z, lock_to[1], settings.colour_lock)
+            if state.anchor_colours is None:  # an anchor the loop made: its decoded colours
+                state.anchor_colours = median_colours(model.decode_latents(state.anchor))
+            z, locked = lock_colours(model, z, state.anchor_colours, settings.colour_lock)
 
         # 8. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 (or a storyboard segment's
         #    first frame, re-anchoring) becomes the anchor too. The state is complete before the frame
@@ -303,7 +307,7 @@ def render(
         state.prev2 = state.prev if has_refs else z
         state.prev = z
         if not has_anchor or (reanchor and made == 0):
-            state.anchor = z
+            state.anchor, state.anchor_colours = z, None
             z_a = augmented(z).to(model.dtype)
             tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
         state.frames_done += 1

@@ -264,6 +264,8 @@ def render_story(
             saved[k].to(device) if saved[k] is not None else None for k in ("prev", "prev2", "anchor")
         )
         state.frames_done = int(saved["frames_done"])
+        colours = saved.get("anchor_colours")  # the colour lock's target (absent in older partial renders)
+        state.anchor_colours = colours.numpy() if colours is not None else None
     else:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -309,6 +311,9 @@ def render_story(
                 "segments_done": segment.index + 1,
                 "frames_done": state.frames_done,
                 **{k: _cpu(getattr(state, k)) for k in ("prev", "prev2", "anchor")},
+                "anchor_colours": None
+                if state.anchor_colours is None
+                else torch.from_numpy(state.anchor_colours),
             },
             work / ".state.pt.partial",
         )
