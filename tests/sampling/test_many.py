@@ -36,5 +36,7 @@ def test_videos_advanced_together_match_each_video_made_alone(tiny_model, animat
         worst = max(
             int(np.abs(a.astype(int) - b[v].astype(int)).max()) for a, b in zip(alone, together, strict=True)
         )
-        assert worst <= 1, (v, worst)  # float rounding of larger products, not another video
+        # float rounding of larger products, not another video; the colour lock can add one level more
+        # (its shift is the median's, which a pixel's rounding can move by one)
+        assert worst <= (2 if lock else 1), (v, worst)
     assert not np.array_equal(together[-1][0], together[-1][2])  # same prompt, other seed: another video
