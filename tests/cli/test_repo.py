@@ -194,3 +194,34 @@ def test_readme_numbers_about_the_default_model_come_from_its_results_file():
     times = stored["times"]["readme_command_seconds"]
     for low, high in times.values():  # the speed table quotes the timed spans
         assert f"{low}-{high} s" in scores
+
+
+def test_readme_claims_go_under_can_only_when_they_meet_their_targets():
+    """A column at its target is a "can"; one below it is a "cannot yet" naming the target; the picture
+    protocol and the probe join the table when measured."""
+    results_script = runpy.run_path(str(ROOT / "bench" / "results.py"))
+    row = {
+        "colour_accuracy": 1.0, "background_accuracy": 1.0, "shape_accuracy": 0.9,
+        "speed_accuracy": 0.85, "direction_accuracy": 0.5,
+    }  # fmt: skip
+    results = {
+        "scores": {"rows": {"animate (grammar)": row}},
+        "long": {"rows": {"animate 256 frames": {"max_background_shift": 12.0, "identity_rate": 0.9}}},
+        "picture": {"frame0_error_mean": 2.0, "look_kept_90_rate": 0.5},
+        "probe": {"mean_cosine": 0.95},
+    }
+    table = {name: (can, cannot) for name, can, cannot in (
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in results_script["readme_table"](results | {
+            "times": {"readme_command_seconds": {"recommended": [30, 31], "fast": [10, 11]}, "date": "today"},
+            "size_mb": 1.0,
+        }).splitlines()[2:]
+    )}  # fmt: skip
+    can, cannot = table["appearance"]
+    assert "the asked shape: 90 %" in can and "frame 0 within 2.0" in can
+    assert "own colour and shape: 50 % of videos (target 90 %)" in cannot
+    can, cannot = table["motion"]
+    assert '"slowly" from "quickly": 85 %' in can and "mean cosine 0.95" in can
+    assert "the asked direction: 50 % (target 80 %)" in cannot
+    can, cannot = table["long videos"]
+    assert "found in 90 %" in can and "worst shift 12.0" in cannot

@@ -43,6 +43,12 @@ class Conditions:
     static: torch.Tensor  # (B,) bool on the CPU: static path on (references present); off means m := 0
 
 
+def to_frames(pixels: torch.Tensor) -> np.ndarray:
+    """uint8 frames (B, H, W, 3) from images (B, 3, H, W) in [-1, 1]."""
+    pixels = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).cpu().numpy()
+
+
 class ARTVModel:
     """Phi_dynamic and Phi_mask with their condition encoders, the text encoder and the VAE (Fig. 3)."""
 
@@ -272,8 +278,7 @@ class ARTVModel:
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
         """uint8 frames (B, H, W, 3) from latents (B, 4, h, w)."""
         pixels = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
-        pixels = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return pixels.permute(0, 2, 3, 1).cpu().numpy()
+        return to_frames(pixels)
 
     # ----- one noise prediction -------------------------------------------------------------------
     def predict_noise(

@@ -11,7 +11,7 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
-from artv_cli.engine.model.artv import ARTVModel, Conditions
+from artv_cli.engine.model.artv import ARTVModel, Conditions, to_frames
 from artv_cli.engine.model.lora import use_adapters
 from artv_cli.engine.model.masked import add_noise, guided_epsilon
 
@@ -189,8 +189,7 @@ def render(
     #    round trip; the colour lock holds later frames to the picture's own colours.
     if image is not None:
         z0 = model.encode_images(image).float()
-        picture = ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        picture = picture.permute(0, 2, 3, 1).cpu().numpy()
+        picture = to_frames(image)
         state.prev, state.prev2 = z0, z0
         if state.anchor is None or reanchor:
             state.anchor, state.anchor_colours = z0, median_colours(picture)
