@@ -17,7 +17,12 @@ drawn from `--radius` of the width, the world's own training radii being 0.09-0.
    the motion ("it moves up", "make it move left slowly", "the ball goes down", "it drifts to the right");
    scored against the picture's true colour and shape and the asked direction.
 
+5. **The round trip alone** (`--round-trip-only`, seconds): no video; for each picture the autoencoder's
+   round trip, its error, and whether the object's median colour comes back within 20 per channel of the
+   picture's (the colour rule of step 3: the bound a denoiser working in these latents can reach).
+
     python bench/picture_eval.py --model artv_cli/models/world64 --videos 16 --motion-only --out report.json
+    python bench/picture_eval.py --model artv_cli/models/world64 --videos 16 --round-trip-only
 """
 
 from __future__ import annotations
@@ -144,7 +149,52 @@ def run_row(model, args, designs, motion_only: bool) -> dict:
     return {"summary": summary, "seconds_per_video": round(seconds / len(designs), 3), "videos": results}
 
 
+def round_trip_row(model, args, designs) -> dict:
+    """Step 5: the autoencoder's round trip of each picture, scored by the look's colour rule."""
+    results = []
+    for number, video in enumerate(designs):
+        size = parse_size(args.sizes[number % len(args.sizes)])
+        native = model.config.native_size
+        fitted = LoadedImage(pixels=picture(video, args.frames, size)).fitted(native, native)
+        wanted = ((fitted[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).numpy().astype(float)
+        latents = model.encode_images(fitted.to(model.device, model.dtype))
+        trip = model.decode_latents(latents)[0].astype(float)
+        tone = np.median(wanted.reshape(-1, 3), axis=0)
+        inside = np.abs(wanted - tone).sum(-1) > 60  # the object's pixels
+        object_error = np.abs(np.median(trip[inside], axis=0) - np.median(wanted[inside], axis=0))
+        results.append({
+            "picture_size": list(size),
+            "drawn": list(video.objects[0].drawn),
+            "round_trip_error": round(float(np.abs(trip - wanted).mean()), 3),
+            "object_colour_error": round(float(object_error.max()), 3),
+            "background_error": round(float(np.abs(trip[~inside] - wanted[~inside]).mean()), 3),
+            "colour_kept": bool(object_error.max() <= 20),
+        })  # fmt: skip
+    summary = {
+        "videos": len(results),
+        "round_trip_error_mean": rate([r["round_trip_error"] for r in results]),
+        "object_colour_error_mean": rate([r["object_colour_error"] for r in results]),
+        "background_error_mean": rate([r["background_error"] for r in results]),
+        "colour_kept": sum(r["colour_kept"] for r in results),
+    }
+    return {"summary": summary, "videos": results}
+
+
 def table(report: dict) -> str:
+    if report.get("round_trip_only"):
+        lines = [
+            "| model | pictures | round trip error | object colour error (worst channel) | "
+            "background error | object colour kept (within 20) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, row in report["rows"].items():
+            s = row["summary"]
+            lines.append(
+                f"| {name} | {s['videos']} | {s['round_trip_error_mean']:.1f} | "
+                f"{s['object_colour_error_mean']:.1f} | {s['background_error_mean']:.1f} | "
+                f"{s['colour_kept']} of {s['videos']} |"
+            )
+        return "\n".join(lines)
     lines = [
         "| row | videos | frame 0 error (mean / worst) | autoencoder round trip error | look kept (mean) | "
         "look kept in >= 90 % of frames | colour and shape | direction |",
@@ -173,6 +223,9 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["64x64", "256x256", "320x256", "200x300"])
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--motion-only", action="store_true", help="also the motion-only prompts")
+    parser.add_argument(
+        "--round-trip-only", action="store_true", help="no video: only the autoencoder's round trip (step 5)"
+    )
     for flag in ("--guidance-text", "--guidance-ref", "--guidance-anchor", "--colour-lock"):
         parser.add_argument(flag, type=float, help="the sampler's (default: the model folder's)")
     parser.add_argument("--noise-level", type=int, help="noise step on the references (default: the model's)")
@@ -202,6 +255,14 @@ def main() -> None:
         "sampler": sampler_record(model, args),
         "rows": {},
     }
+    if args.round_trip_only:
+        report["round_trip_only"] = True
+        with torch.inference_mode():
+            report["rows"][str(args.model)] = round_trip_row(model, args, designs)
+        print(table(report))
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+        return
     with torch.inference_mode():
         print("the grammar's caption, the object where the design puts it")
         report["rows"]["animate, grammar caption"] = run_row(model, args, designs, motion_only=False)

@@ -41,6 +41,11 @@ class VaeLoss(str, Enum):
     foreground = "foreground"
 
 
+class VaeDesign(str, Enum):
+    kl = "kl"
+    tiny = "tiny"
+
+
 class Ablation(str, Enum):
     mask = "mask"
     anchor = "anchor"
@@ -91,6 +96,13 @@ def train(
         float,
         typer.Option(help="--stage vae: weight keeping the starting VAE's latents of the data; 0 = off."),
     ] = 0.0,
+    new_vae: Annotated[
+        VaeDesign | None,
+        typer.Option(
+            help="--stage vae: fit a fresh autoencoder of this design, not the model's own (tiny: no "
+            "normalisation, keeps drawn colours; kl: Stable Diffusion's). Latents keep their shape."
+        ),
+    ] = None,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-2,
     max_grad_norm: Annotated[float, typer.Option(help="Clip the gradient norm to this; 0 = off.")] = 1.0,
     ema_decay: Annotated[float, typer.Option(help="EMA decay (paper: 0.9999); 0 = no EMA.")] = 0.9999,
@@ -241,6 +253,7 @@ def train(
         vae_loss=vae_loss.value,
         vae_colours=vae_colours,
         keep_latents=keep_latents,
+        new_vae=new_vae.value if new_vae else None,
         weight_decay=weight_decay,
         max_grad_norm=max_grad_norm,
         ema_decay=ema_decay,

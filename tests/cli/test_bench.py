@@ -345,3 +345,17 @@ def test_picture_eval_fits_pictures_of_any_size_and_scores_the_truth_as_kept(tmp
     colours = ("red", "green", "blue", "yellow", "cyan", "magenta", "white", "orange")
     for result in rows["animate, motion-only prompt, centred"]["videos"]:
         assert not any(c in result["prompt"] for c in colours) and result["picture_size"]
+
+
+def test_picture_eval_round_trip_only_scores_the_autoencoder_alone(tmp_path, monkeypatch):
+    """The round trip of the shipped autoencoder moves off-palette colours (issue 26's measure): the
+    report counts the pictures whose object colour comes back within 20, and prints the table."""
+    out = tmp_path / "trip.json"
+    run_script("picture_eval.py", ["--videos", "4", "--round-trip-only", "--out", str(out)], monkeypatch)
+    report = json.loads(out.read_text())
+    row = report["rows"]["default"]
+    assert report["round_trip_only"] and row["summary"]["videos"] == 4
+    for video in row["videos"]:
+        assert video["colour_kept"] == (video["object_colour_error"] <= 20)
+    assert row["summary"]["colour_kept"] == sum(v["colour_kept"] for v in row["videos"])
+    assert row["summary"]["round_trip_error_mean"] > 3  # the shipped autoencoder snaps jittered colours

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import init_empty_weights
-from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from diffusers import DDIMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from artv_cli.engine.model import autoencoder
 from artv_cli.engine.model.base import BaseModel, random_base
 from artv_cli.engine.model.config import CONFIG_NAME, PRESETS, ARTVConfig
 from artv_cli.engine.model.masked import masked_epsilon, static_noise, v_to_epsilon
@@ -61,7 +62,7 @@ class ARTVModel:
         mask_cond: ConditionEncoder,
         text_encoder: CLIPTextModel,
         tokenizer: CLIPTokenizer,
-        vae: AutoencoderKL,
+        vae: autoencoder.Autoencoder,
         scheduler: DDIMScheduler,
         name: str = "",
     ):
@@ -145,7 +146,7 @@ class ARTVModel:
         base = BaseModel.load(folder)
         config = config or ARTVConfig.for_base(dict(base.unet.config))
         # the UNet's latent size times the VAE's factor (SD 2.1-base: 64 x 8 = 512; the VAE config says 768)
-        config.native_size = base.unet.config.sample_size * 2 ** (len(base.vae.config.block_out_channels) - 1)
+        config.native_size = base.unet.config.sample_size * autoencoder.down_factor(base.vae)
         model = cls.from_base_model(base, config, seed=seed, name=str(folder))
         model.source = f"{Path(folder).resolve()} seed {seed}"
         return model
@@ -205,7 +206,7 @@ class ARTVModel:
             mask_cond=ConditionEncoder.from_pretrained(folder / "mask_cond"),
             text_encoder=CLIPTextModel.from_pretrained(folder / "text_encoder"),
             tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
-            vae=AutoencoderKL.from_pretrained(folder / "vae"),
+            vae=autoencoder.load(folder / "vae"),
             scheduler=DDIMScheduler.from_pretrained(folder / "scheduler"),
             name=str(folder),
         )
@@ -248,7 +249,7 @@ class ARTVModel:
 
     @property
     def vae_scale_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return autoencoder.down_factor(self.vae)
 
     @property
     def size_multiple(self) -> int:
@@ -272,12 +273,12 @@ class ARTVModel:
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Latents (B, 4, H/8, W/8) of images (B, 3, H, W) in [-1, 1]: the posterior mean, no noise drawn."""
-        posterior = self.vae.encode(pixels.to(self.device, self.vae.dtype)).latent_dist
-        return posterior.mean * self.vae.config.scaling_factor
+        latents = autoencoder.encode(self.vae, pixels.to(self.device, self.vae.dtype))
+        return latents * self.vae.config.scaling_factor
 
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
         """uint8 frames (B, H, W, 3) from latents (B, 4, h, w)."""
-        pixels = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+        pixels = autoencoder.decode(self.vae, latents.to(self.vae.dtype) / self.vae.config.scaling_factor)
         return to_frames(pixels)
 
     # ----- one noise prediction -------------------------------------------------------------------

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from artv_cli.engine.model import autoencoder
 from artv_cli.engine.model.config import PRESETS, Preset
 from artv_cli.engine.model.tokenizers import char_tokenizer, world_tokenizer
 from artv_cli.errors import ArtvError
@@ -21,7 +22,7 @@ class BaseModel:
     """A Stable-Diffusion-shaped image model: the starting point of ART-V (Phi_dynamic's init)."""
 
     unet: UNet2DConditionModel
-    vae: AutoencoderKL
+    vae: autoencoder.Autoencoder
     text_encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
     scheduler: DDIMScheduler
@@ -44,7 +45,7 @@ class BaseModel:
             )
         return cls(
             unet=UNet2DConditionModel.from_pretrained(folder / "unet"),
-            vae=AutoencoderKL.from_pretrained(folder / "vae"),
+            vae=autoencoder.load(folder / "vae"),
             text_encoder=CLIPTextModel.from_pretrained(folder / "text_encoder"),
             tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
             scheduler=DDIMScheduler.from_pretrained(folder / "scheduler"),
@@ -70,17 +71,12 @@ def random_base(preset: Preset | str, seed: int = 0) -> BaseModel:
             norm_num_groups=preset.unet_norm_groups,
             use_linear_projection=True,
         )
-        vae = AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * len(preset.vae_block_out_channels),
-            up_block_types=("UpDecoderBlock2D",) * len(preset.vae_block_out_channels),
-            block_out_channels=preset.vae_block_out_channels,
-            layers_per_block=preset.vae_layers_per_block,
-            latent_channels=4,
-            norm_num_groups=preset.vae_norm_groups,
-            sample_size=preset.native_size,
-            scaling_factor=0.18215,
+        vae = autoencoder.build(
+            preset.vae_design,
+            preset.vae_block_out_channels,
+            preset.vae_layers_per_block,
+            preset.vae_norm_groups,
+            preset.native_size,
         )
         tokenizer = world_tokenizer() if preset.tokenizer == "world" else char_tokenizer()
         text_encoder = CLIPTextModel(

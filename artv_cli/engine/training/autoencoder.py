@@ -2,9 +2,10 @@
 
 ART-V inherits its VAE from the base image model (METHOD.md) and keeps it frozen. A model with no
 pretrained base, such as the embedded default (docs/default-model.md), needs one first: this stage fits
-the model's diffusers `AutoencoderKL` on the dataset's frames (reconstruction plus a small KL term, as
-latent diffusion does) and sets its `scaling_factor` so that latents have unit variance. Everything
-else in the model is left as it was.
+the model's autoencoder on the dataset's frames (reconstruction, plus a small KL term for diffusers'
+`AutoencoderKL`, as latent diffusion does) and sets its `scaling_factor` so that latents have unit
+variance. With `--new-vae` it first replaces the autoencoder by a fresh one of the given design
+(engine/model/autoencoder.py). Everything else in the model is left as it was.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from artv_cli.engine.data.datasets import FrameSpec, VideoError, decode, scan, to_pixels
+from artv_cli.engine.model import autoencoder
 from artv_cli.errors import ArtvError
 
 MAX_VIDEOS = 512
@@ -44,8 +46,11 @@ def train_autoencoder(config, on_event=None):
     accelerator = stage.accelerator()
     stage.emit("data", text=catalogue.describe())
 
-    # 2. The model: only its VAE learns.
-    model = load_base(config.model, config.seed).to(accelerator.device)
+    # 2. The model: only its VAE learns (a fresh one of the asked design, with latents of the same shape).
+    model = load_base(config.model, config.seed)
+    if config.new_vae:
+        model.vae = autoencoder.fresh(model.vae, config.new_vae, seed=config.seed)
+    model = model.to(accelerator.device)
     width = config.width or min(model.config.native_size, 320)
     height = config.height or width
     if width % model.size_multiple or height % model.size_multiple:
@@ -57,7 +62,8 @@ def train_autoencoder(config, on_event=None):
     scaling_factor = float(vae.config.scaling_factor)
     start = copy.deepcopy(vae).eval().requires_grad_(False) if config.keep_latents else None
     trained = sum(p.numel() for p in vae.parameters()) / 1e6
-    stage.emit("model", text=f"{config.model}: VAE {trained:.2f} M trained")
+    design = autoencoder.design_of(vae)
+    stage.emit("model", text=f"{config.model}: VAE ({design}) {trained:.2f} M trained")
 
     # 3. Data: frames of up to MAX_VIDEOS videos, decoded once into memory (decoding each step would cost
     #    more than the VAE's own step); which frames make a batch is drawn per step, so a run repeats.
@@ -95,16 +101,13 @@ def train_autoencoder(config, on_event=None):
             pixels = torch.where(own[:, None, None, None], pixels, recolour(pixels, rng, config.vae_colours))
         gen = torch.Generator(accelerator.device).manual_seed(int(rng.integers(2**62)))
         with accelerator.autocast():
-            posterior = accelerator.unwrap_model(vae).encode(pixels).latent_dist
-            recon = accelerator.unwrap_model(vae).decode(posterior.sample(gen)).sample
-            loss = (
-                reconstruction_loss(recon.float(), pixels, config.vae_loss)
-                + KL_WEIGHT * posterior.kl().mean()
-            )
+            mean, drawn, kl = autoencoder.posterior(accelerator.unwrap_model(vae), pixels, gen)
+            recon = autoencoder.decode(accelerator.unwrap_model(vae), drawn)
+            loss = reconstruction_loss(recon.float(), pixels, config.vae_loss) + KL_WEIGHT * kl
             if start is not None and own.any():  # the data's own frames keep the latents they had
                 with torch.no_grad():
-                    kept = start.encode(pixels[own]).latent_dist.mean
-                loss = loss + config.keep_latents * F.mse_loss(posterior.mean[own].float(), kept.float())
+                    kept = autoencoder.encode(start, pixels[own])
+                loss = loss + config.keep_latents * F.mse_loss(mean[own].float(), kept.float())
         if not torch.isfinite(loss):
             raise ArtvError(
                 f"the VAE loss became {loss.item()} at step {step + 1}", "run again with a lower --lr"
@@ -115,7 +118,7 @@ def train_autoencoder(config, on_event=None):
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        means.append(posterior.mean.detach().float())
+        means.append(mean.detach().float())
         if stage.step(float(loss.detach())):
             break
 
@@ -132,6 +135,8 @@ def train_autoencoder(config, on_event=None):
         "lr_schedule": config.lr_schedule,
         "loss": config.vae_loss,
         "vae_colours": config.vae_colours,
+        "design": design,
+        "new_vae": config.new_vae,
         "keep_latents": config.keep_latents,
         "reconstruction_loss": round(stage.last_loss, 6),
         "scaling_factor": round(scale, 6),

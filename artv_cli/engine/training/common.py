@@ -69,6 +69,9 @@ class TrainConfig:
     keep_latents: float = 0.0
     """--stage vae: weight of a term that keeps the starting VAE's latents of the dataset's own frames (and
     its scaling factor), so the networks trained on them still fit; 0 = refit freely."""
+    new_vae: str | None = None
+    """--stage vae: replace the model's autoencoder by a fresh one of this design (kl or tiny,
+    engine/model/autoencoder.py) with the same latent shape, and fit that; None = refit the model's own."""
     weight_decay: float = 1e-2
     """AdamW weight decay."""
     max_grad_norm: float = 1.0
@@ -203,8 +206,13 @@ class TrainConfig:
              "use --vae-colours 0.3"),
             (not self.keep_latents >= 0, f"--keep-latents must be 0 or more (got {self.keep_latents:g})",
              "use --keep-latents 1"),
-            ((self.vae_colours > 0 or self.keep_latents > 0) and self.stage != "vae", "--vae-colours and "
-             f"--keep-latents fit the VAE, not the {self.stage} stage", "add --stage vae, or leave them out"),
+            ((self.vae_colours > 0 or self.keep_latents > 0 or self.new_vae) and self.stage != "vae",
+             f"--vae-colours, --keep-latents and --new-vae fit the VAE, not the {self.stage} stage",
+             "add --stage vae, or leave them out"),
+            (self.new_vae not in (None, "kl", "tiny"), f"--new-vae {self.new_vae} is unknown",
+             "use --new-vae tiny or --new-vae kl"),
+            (bool(self.new_vae) and self.keep_latents > 0, "--keep-latents keeps the model's own VAE's "
+             "latents, and --new-vae replaces that VAE", "leave out one of them"),
             (not self.prior_weight >= 0, f"--prior-weight must be 0 or more (got {self.prior_weight:g})",
              "use --prior-weight 1"),
             (self.prior_weight > 0 and not (self.lora > 0 and self.trigger_words), "--prior-weight keeps the "
