@@ -27,6 +27,17 @@ random text encoder kept frozen, and two ART-V settings trained side by side fro
         --variants '[{"first_step_share": 0.5}, {"first_step_share": 0.5, "motion_weight": 4}]'
     python bench/gpu_recipe.py --frozen-text --unpack artv_cli/models/world64 OUT/artv0-fp16.safetensors m0
 
+The fourth attempt's recipe (docs/research/third-generation.md, "An autoencoder without normalisation"):
+a fresh `AutoencoderTiny` fitted there, and the text encoder pretrained here by `artv train --stage text`
+carried and kept frozen (`--text-encoder`, also given to `--unpack`):
+
+    cp -r RUNS/text/model/text_encoder CARRY/text_encoder
+    python bench/gpu_recipe.py --carry CARRY --budget 540 --vae-seconds 90 --new-vae tiny --vae-lr 2e-3 \
+        --vae-colours 0.3 --text-encoder CARRY/text_encoder --base-share 0.4 --first-step-share 0.5 \
+        --fp16-weights --out OUT
+    python bench/gpu_recipe.py --text-encoder RUNS/text/model/text_encoder \
+        --unpack RUNS/vae-tiny/model OUT/artv-fp16.safetensors NEW_MODEL
+
 `--unpack` also takes a training checkpoint's `model.safetensors` (its raw weights, not the EMA), to
 score a run that is still going: `--unpack m0 long/checkpoints/step-00000600/model.safetensors ck600`.
 """
@@ -75,6 +86,15 @@ ap.add_argument(
 ap.add_argument(
     "--vae-seconds", type=float, default=0, help="first refit the VAE (from world64's) on the world this long"
 )
+ap.add_argument("--new-vae", choices=("tiny", "kl"), help="the VAE stage fits a fresh one of this design")
+ap.add_argument("--vae-lr", type=float, default=3e-4)
+ap.add_argument("--vae-colours", type=float, default=0.0, help="the VAE stage's --vae-colours")
+ap.add_argument(
+    "--text-encoder",
+    type=Path,
+    help="a text_encoder folder (e.g. from `artv train --stage text`) to put in and keep frozen; with "
+    "--unpack, the one to put back (it is not sent)",
+)
 ap.add_argument(
     "--frozen-text",
     action="store_true",
@@ -89,6 +109,7 @@ ap.add_argument(
 ap.add_argument("--ema", action="store_true", help="--unpack a checkpoint's EMA weights, not its raw ones")
 ap.add_argument("--pack", nargs=2, type=Path, metavar=("DATA", "NPZ"), help="decode DATA's videos into NPZ")
 args = ap.parse_args()
+args.frozen_text = args.frozen_text or args.text_encoder is not None
 if args.unpack:
     from safetensors.torch import load_file, save_file
 
@@ -121,8 +142,14 @@ if args.unpack:
         save_file(tensors, file, metadata={"format": "pt"})
     if (weights.parent / "vae.safetensors").is_file():  # a run that refitted the VAE sends it beside
         shutil.copy(weights.parent / "vae.safetensors", next((dest / "vae").glob("*.safetensors")))
+        if (weights.parent / "vae-config.json").is_file():  # its class and scaling factor
+            shutil.copy(weights.parent / "vae-config.json", dest / "vae" / "config.json")
         parts["vae"] = None
-    if args.frozen_text:  # the frozen encoder was not sent: it is world64's random seed-0 one
+    if args.text_encoder:  # the frozen encoder was not sent: it is the one carried there
+        shutil.rmtree(dest / "text_encoder")
+        shutil.copytree(args.text_encoder, dest / "text_encoder")
+        parts["text_encoder"] = None
+    elif args.frozen_text:  # the frozen encoder was not sent: it is world64's random seed-0 one
         from artv_cli.engine.model.artv import ARTVModel
 
         shutil.rmtree(dest / "text_encoder")
@@ -327,7 +354,8 @@ try:
     # 2b. The VAE refitted on the world (off-palette colours), from world64's; the UNets are world64's seed-0.
     if args.vae_seconds and not args.continue_from:
         t = time.time()
-        VAE = dict(lr=3e-4, warmup=0, vae_loss="foreground")
+        VAE = dict(lr=args.vae_lr, warmup=50 if args.new_vae else 0, vae_loss="foreground",
+                   vae_colours=args.vae_colours, new_vae=args.new_vae)  # fmt: skip
         world64 = Path(__file__).resolve().parents[1] / "artv_cli" / "models" / "world64"
         rate_vae = timed("vae", world64, 64, VAE, "vae")
         vae_out = full("vae", world64, 64, VAE, args.vae_seconds, rate_vae, "vae", name="vae-run")
@@ -338,7 +366,11 @@ try:
             shutil.rmtree(vae_model / name, ignore_errors=True)
             getattr(fresh, name).save_pretrained(vae_model / name)
         summary["vae_s"] = round(time.time() - t, 1)
-    if (
+    if args.text_encoder and not args.continue_from:  # pretrained to read the captions, then frozen
+        shutil.rmtree(vae_model / "text_encoder", ignore_errors=True)
+        shutil.copytree(args.text_encoder, vae_model / "text_encoder")
+        log("text encoder:", args.text_encoder, "frozen")
+    elif (
         args.frozen_text and not args.continue_from
     ):  # the paper's frozen encoder: a random one keeps every word
         shutil.rmtree(vae_model / "text_encoder", ignore_errors=True)
@@ -410,8 +442,9 @@ for k in range(8 if args.variants else 0):  # each variant's trained networks in
         for name in ("metrics.jsonl", "train_config.json", "summary.json"):
             if (args.work / f"artv{k}" / name).exists():
                 tar.add(args.work / f"artv{k}" / name, f"artv{k}/{name}")
-if (vae_model / "vae").is_dir() and args.vae_seconds:  # the refitted VAE, fp32 (2.7 MB)
+if (vae_model / "vae").is_dir() and args.vae_seconds:  # the refitted VAE, fp32 (2.7 MB), and its config
     shutil.copy(next((vae_model / "vae").glob("*.safetensors")), args.out / "vae.safetensors")
+    shutil.copy(vae_model / "vae" / "config.json", args.out / "vae-config.json")  # class, scaling factor
 if model_dir.is_dir() and args.fp16_weights:  # the trained networks alone, in fp16 (half the bytes)
     from safetensors.torch import load_file, save_file
 
