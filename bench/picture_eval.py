@@ -19,7 +19,9 @@ drawn from `--radius` of the width, the world's own training radii being 0.09-0.
 
 5. **The round trip alone** (`--round-trip-only`, seconds): no video; for each picture the autoencoder's
    round trip, its error, and whether the object's median colour comes back within 20 per channel of the
-   picture's (the colour rule of step 3: the bound a denoiser working in these latents can reach).
+   picture's (the colour rule of step 3: the bound a denoiser working in these latents can reach); and how
+   much the decoder amplifies a small error in the latents, as a denoiser leaves one: the mean change of
+   the decoded frame when unit-scale noise of 0.1 is added to its latents (seeded).
 
     python bench/picture_eval.py --model artv_cli/models/world64 --videos 16 --motion-only --out report.json
     python bench/picture_eval.py --model artv_cli/models/world64 --videos 16 --round-trip-only
@@ -159,6 +161,8 @@ def round_trip_row(model, args, designs) -> dict:
         wanted = ((fitted[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).numpy().astype(float)
         latents = model.encode_images(fitted.to(model.device, model.dtype))
         trip = model.decode_latents(latents)[0].astype(float)
+        noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(number)).to(latents)
+        nudged = model.decode_latents(latents + 0.1 * noise)[0].astype(float)
         tone = np.median(wanted.reshape(-1, 3), axis=0)
         inside = np.abs(wanted - tone).sum(-1) > 60  # the object's pixels
         object_error = np.abs(np.median(trip[inside], axis=0) - np.median(wanted[inside], axis=0))
@@ -169,6 +173,7 @@ def round_trip_row(model, args, designs) -> dict:
             "object_colour_error": round(float(object_error.max()), 3),
             "background_error": round(float(np.abs(trip[~inside] - wanted[~inside]).mean()), 3),
             "colour_kept": bool(object_error.max() <= 20),
+            "latent_noise_change": round(float(np.abs(nudged - trip).mean()), 3),
         })  # fmt: skip
     summary = {
         "videos": len(results),
@@ -176,6 +181,7 @@ def round_trip_row(model, args, designs) -> dict:
         "object_colour_error_mean": rate([r["object_colour_error"] for r in results]),
         "background_error_mean": rate([r["background_error"] for r in results]),
         "colour_kept": sum(r["colour_kept"] for r in results),
+        "latent_noise_change_mean": rate([r["latent_noise_change"] for r in results]),
     }
     return {"summary": summary, "videos": results}
 
@@ -184,15 +190,15 @@ def table(report: dict) -> str:
     if report.get("round_trip_only"):
         lines = [
             "| model | pictures | round trip error | object colour error (worst channel) | "
-            "background error | object colour kept (within 20) |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "background error | object colour kept (within 20) | change from latent noise 0.1 |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         for name, row in report["rows"].items():
             s = row["summary"]
             lines.append(
                 f"| {name} | {s['videos']} | {s['round_trip_error_mean']:.1f} | "
                 f"{s['object_colour_error_mean']:.1f} | {s['background_error_mean']:.1f} | "
-                f"{s['colour_kept']} of {s['videos']} |"
+                f"{s['colour_kept']} of {s['videos']} | {s['latent_noise_change_mean']:.1f} |"
             )
         return "\n".join(lines)
     lines = [

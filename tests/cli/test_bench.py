@@ -359,3 +359,4 @@ def test_picture_eval_round_trip_only_scores_the_autoencoder_alone(tmp_path, mon
         assert video["colour_kept"] == (video["object_colour_error"] <= 20)
     assert row["summary"]["colour_kept"] == sum(v["colour_kept"] for v in row["videos"])
     assert row["summary"]["round_trip_error_mean"] > 3  # the shipped autoencoder snaps jittered colours
+    assert all(v["latent_noise_change"] > 0 for v in row["videos"])  # noise in the latents shows
