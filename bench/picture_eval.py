@@ -186,35 +186,40 @@ def round_trip_row(model, args, designs) -> dict:
     return {"summary": summary, "videos": results}
 
 
-def table(report: dict) -> str:
-    if report.get("round_trip_only"):
-        lines = [
-            "| model | pictures | round trip error | object colour error (worst channel) | "
-            "background error | object colour kept (within 20) | change from latent noise 0.1 |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for name, row in report["rows"].items():
-            s = row["summary"]
-            lines.append(
-                f"| {name} | {s['videos']} | {s['round_trip_error_mean']:.1f} | "
-                f"{s['object_colour_error_mean']:.1f} | {s['background_error_mean']:.1f} | "
-                f"{s['colour_kept']} of {s['videos']} | {s['latent_noise_change_mean']:.1f} |"
-            )
-        return "\n".join(lines)
-    lines = [
-        "| row | videos | frame 0 error (mean / worst) | autoencoder round trip error | look kept (mean) | "
-        "look kept in >= 90 % of frames | colour and shape | direction |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+VIDEO_COLUMNS = (
+    "row", "videos", "frame 0 error (mean / worst)", "autoencoder round trip error", "look kept (mean)",
+    "look kept in >= 90 % of frames", "colour and shape", "direction",
+)  # fmt: skip
+TRIP_COLUMNS = (
+    "model", "pictures", "round trip error", "object colour error (worst channel)", "background error",
+    "object colour kept (within 20)", "change from latent noise 0.1",
+)  # fmt: skip
 
+
+def video_cells(s: dict) -> list[str]:
+    trip = f"{s['round_trip_error_mean']:.1f}" if "round_trip_error_mean" in s else "-"  # older reports
+    return [
+        str(s["videos"]), f"{s['frame0_error_mean']:.1f} / {s['frame0_error_worst']:.1f}", trip,
+        pct(s["look_kept_mean"]), pct(s["look_kept_90_rate"]), pct(s["colour_and_shape_rate"]),
+        pct(s["direction_accuracy"]),
+    ]  # fmt: skip
+
+
+def trip_cells(s: dict) -> list[str]:
+    return [
+        str(s["videos"]), f"{s['round_trip_error_mean']:.1f}", f"{s['object_colour_error_mean']:.1f}",
+        f"{s['background_error_mean']:.1f}", f"{s['colour_kept']} of {s['videos']}",
+        f"{s['latent_noise_change_mean']:.1f}",
+    ]  # fmt: skip
+
+
+def table(report: dict) -> str:
+    """The report's rows as a Markdown table (step 5's columns for a --round-trip-only report)."""
+    trip_only = report.get("round_trip_only")
+    columns, cells = (TRIP_COLUMNS, trip_cells) if trip_only else (VIDEO_COLUMNS, video_cells)
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for name, row in report["rows"].items():
-        s = row["summary"]
-        trip = f"{s['round_trip_error_mean']:.1f}" if "round_trip_error_mean" in s else "-"  # older reports
-        lines.append(
-            f"| {name} | {s['videos']} | {s['frame0_error_mean']:.1f} / {s['frame0_error_worst']:.1f} | "
-            f"{trip} | {pct(s['look_kept_mean'])} | {pct(s['look_kept_90_rate'])} | "
-            f"{pct(s['colour_and_shape_rate'])} | {pct(s['direction_accuracy'])} |"
-        )
+        lines.append("| " + " | ".join([name, *cells(row["summary"])]) + " |")
     return "\n".join(lines)
 
 
