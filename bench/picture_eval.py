@@ -81,6 +81,13 @@ def picture(video, frames: int, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
+def fit(model, drawn: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """The picture as `artv animate` fits it to the model's size: (1, 3, H, W) in [-1, 1], and 0-255."""
+    native = model.config.native_size
+    fitted = LoadedImage(pixels=drawn).fitted(native, native)
+    return fitted, ((fitted[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).numpy()
+
+
 def scored(frames: np.ndarray, prompt: WorldPrompt) -> dict:
     scorer = WorldScorer(prompt)
     for frame in frames:
@@ -101,10 +108,7 @@ def run_row(model, args, designs, motion_only: bool) -> dict:
             obj = replace(obj, start=(0.5, 0.5))
             video = replace(video, objects=[obj])
         size = parse_size(args.sizes[number % len(args.sizes)])
-        drawn = picture(video, args.frames, size)
-        native = model.config.native_size
-        fitted = LoadedImage(pixels=drawn).fitted(native, native)
-        wanted = ((fitted[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).numpy()
+        fitted, wanted = fit(model, picture(video, args.frames, size))
         asked = MOTION_ONLY[number % len(MOTION_ONLY)](obj) if motion_only else video.caption
         settings = settings_for(model, args, args.frames, args.seed + number)
         frames = make(model, asked, settings, wanted.astype(np.uint8))
@@ -156,9 +160,7 @@ def round_trip_row(model, args, designs) -> dict:
     results = []
     for number, video in enumerate(designs):
         size = parse_size(args.sizes[number % len(args.sizes)])
-        native = model.config.native_size
-        fitted = LoadedImage(pixels=picture(video, args.frames, size)).fitted(native, native)
-        wanted = ((fitted[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).numpy().astype(float)
+        fitted, wanted = fit(model, picture(video, args.frames, size))
         latents = model.encode_images(fitted.to(model.device, model.dtype))
         trip = model.decode_latents(latents)[0].astype(float)
         noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(number)).to(latents)

@@ -8,6 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from artv_cli.app import app
+from artv_cli.engine.data.datasets import FrameSpec, decode, scan, to_pixels
 from artv_cli.engine.model import autoencoder
 from artv_cli.engine.model.artv import ARTVModel
 from artv_cli.errors import ArtvError
@@ -46,8 +47,12 @@ def test_vae_stage_new_vae_tiny_writes_a_model_that_renders_and_reloads(synth_da
     assert record["design"] == "tiny" and record["new_vae"] == "tiny" and record["steps"] == 8
     model = ARTVModel.load(folder)
     assert autoencoder.design_of(model.vae) == "tiny"
-    # the scale makes the fitted latents about unit variance, as latent diffusion's scaling factor does
-    assert model.vae.config.scaling_factor == pytest.approx(record["scaling_factor"])
+    # the scale makes the data's latents about unit variance, as latent diffusion's scaling factor does
+    item = scan(synth_data).items[0]
+    with torch.no_grad():
+        latents = model.encode_images(to_pixels(decode(item.path, FrameSpec(width=64, height=64))[:4]))
+    assert 0.4 < float(latents.std()) < 2.5, float(latents.std())
+    assert model.vae.config.scaling_factor == pytest.approx(record["scaling_factor"]) != 1.0
     fresh = ARTVModel.random("tiny", seed=0)  # only the autoencoder changed
     pairs = zip(fresh.unet.state_dict().values(), model.unet.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)

@@ -72,7 +72,7 @@ def random_base(preset: Preset | str, seed: int = 0) -> BaseModel:
             use_linear_projection=True,
         )
         vae = autoencoder.build(
-            preset.vae_design,
+            "kl",
             preset.vae_block_out_channels,
             preset.vae_layers_per_block,
             preset.vae_norm_groups,

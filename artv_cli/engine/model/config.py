@@ -140,8 +140,6 @@ class Preset:
     """`char`: one token per character; `world`: the synthetic world's words are single tokens."""
     text_tokens: int = 77
     """Prompt length in tokens."""
-    vae_design: str = "kl"
-    """The autoencoder's design (engine/model/autoencoder.py): `kl` (Stable Diffusion's) or `tiny`."""
 
     def artv_config(self) -> ARTVConfig:
         return ARTVConfig(

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from artv_cli.engine.model.artv import ARTVModel
+from artv_cli.engine.model.autoencoder import DESIGNS
 from artv_cli.errors import ArtvError
 from artv_cli.versions import versions  # noqa: F401 (imported from here by the trainer)
 
@@ -209,8 +210,8 @@ class TrainConfig:
             ((self.vae_colours > 0 or self.keep_latents > 0 or self.new_vae) and self.stage != "vae",
              f"--vae-colours, --keep-latents and --new-vae fit the VAE, not the {self.stage} stage",
              "add --stage vae, or leave them out"),
-            (self.new_vae not in (None, "kl", "tiny"), f"--new-vae {self.new_vae} is unknown",
-             "use --new-vae tiny or --new-vae kl"),
+            (self.new_vae not in (None, *DESIGNS), f"--new-vae {self.new_vae} is unknown",
+             "use --new-vae " + " or --new-vae ".join(DESIGNS)),
             (bool(self.new_vae) and self.keep_latents > 0, "--keep-latents keeps the model's own VAE's "
              "latents, and --new-vae replaces that VAE", "leave out one of them"),
             (not self.prior_weight >= 0, f"--prior-weight must be 0 or more (got {self.prior_weight:g})",
