@@ -96,6 +96,12 @@ def train(
         float,
         typer.Option(help="--stage vae: weight keeping the starting VAE's latents of the data; 0 = off."),
     ] = 0.0,
+    decoder_noise: Annotated[
+        float,
+        typer.Option(
+            help="--stage vae: fit only the decoder, on latents noised up to this many standard deviations."
+        ),
+    ] = 0.0,
     new_vae: Annotated[
         VaeDesign | None,
         typer.Option(
@@ -253,6 +259,7 @@ def train(
         vae_loss=vae_loss.value,
         vae_colours=vae_colours,
         keep_latents=keep_latents,
+        decoder_noise=decoder_noise,
         new_vae=new_vae.value if new_vae else None,
         weight_decay=weight_decay,
         max_grad_norm=max_grad_norm,

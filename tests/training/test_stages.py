@@ -307,3 +307,39 @@ def test_vae_stage_keep_latents_holds_the_latents_and_scale_bad_values_refused(s
         result = CliRunner().invoke(app, [str(a) for a in args])
         assert result.exit_code == 2 and said in result.output, result.output
         assert not (tmp_path / "bad").exists()
+
+
+def test_vae_stage_decoder_noise_fits_only_the_decoder_and_keeps_latents(synth_data, tmp_path):
+    import json
+
+    import torch
+
+    from artv_cli.engine.model import autoencoder
+    from artv_cli.engine.model.artv import ARTVModel
+
+    args = ["train", "--data", synth_data, "--model", "tiny-random", "--out", tmp_path / "dec", "--stage"]
+    args += ["vae", "--steps", 6, "--batch-size", 4, "--lr", "3e-3", "--decoder-noise", "0.3"]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert "decoder (kl)" in result.output and "M trained" in result.output
+    start, fitted = ARTVModel.random("tiny", seed=0), ARTVModel.load(tmp_path / "dec" / "model")
+
+    def weights(vae, side):
+        return torch.cat([p.flatten() for m in side(vae) for p in m.parameters()])
+
+    encoder_side = autoencoder.encoder_side
+    decoder_side = lambda vae: [vae.decoder, vae.post_quant_conv]  # noqa: E731
+    assert torch.equal(weights(start.vae, encoder_side), weights(fitted.vae, encoder_side))  # latents stay
+    assert not torch.equal(weights(start.vae, decoder_side), weights(fitted.vae, decoder_side))
+    assert fitted.vae.config.scaling_factor == start.vae.config.scaling_factor
+    recorded = json.loads((tmp_path / "dec" / "model" / "artv_config.json").read_text())["extra"]
+    assert recorded["vae_training"]["decoder_noise"] == 0.3
+    for extra, said in (
+        (["--stage", "vae", "--decoder-noise", "2"], "--decoder-noise must be in [0, 1]"),
+        (["--decoder-noise", "0.2"], "fits the VAE's decoder, not the artv stage"),
+        (["--stage", "vae", "--decoder-noise", "0.2", "--new-vae", "tiny"], "keeps the model's trained"),
+    ):
+        bad = ["train", "--data", synth_data, "--model", "tiny-random", "--out", tmp_path / "bad", *extra]
+        result = CliRunner().invoke(app, [str(a) for a in bad])
+        assert result.exit_code == 2 and said in result.output, result.output
+        assert not (tmp_path / "bad").exists()

@@ -107,6 +107,13 @@ def down_factor(vae: Autoencoder) -> int:
     return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
+def encoder_side(vae: Autoencoder) -> list[torch.nn.Module]:
+    """The modules that make the latents (`tiny`: the encoder; `kl`: the encoder and its quant conv)."""
+    if isinstance(vae, AutoencoderTiny):
+        return [vae.encoder]
+    return [m for m in (vae.encoder, getattr(vae, "quant_conv", None)) if m is not None]
+
+
 def encode(vae: Autoencoder, pixels: torch.Tensor) -> torch.Tensor:
     """Unscaled latents of images (B, 3, H, W) in [-1, 1]: the posterior mean, no noise drawn."""
     if isinstance(vae, AutoencoderTiny):

@@ -5,7 +5,9 @@ pretrained base, such as the embedded default (docs/default-model.md), needs one
 the model's autoencoder on the dataset's frames (reconstruction, plus a small KL term for diffusers'
 `AutoencoderKL`, as latent diffusion does) and sets its `scaling_factor` so that latents have unit
 variance. With `--new-vae` it first replaces the autoencoder by a fresh one of the given design
-(engine/model/autoencoder.py). Everything else in the model is left as it was.
+(engine/model/autoencoder.py); with `--decoder-noise` it fits the decoder alone, on the frozen encoder's
+latents plus noise, so the latents the other networks learned stay valid. Everything else in the model is
+left as it was.
 """
 
 from __future__ import annotations
@@ -59,11 +61,16 @@ def train_autoencoder(config, on_event=None):
             f"use --size {model.config.native_size}",
         )
     vae = model.vae.train().requires_grad_(True)
+    if config.decoder_noise:  # the latents stay the encoder's: only the decoder learns to read them
+        for module in autoencoder.encoder_side(vae):
+            module.eval().requires_grad_(False)
     scaling_factor = float(vae.config.scaling_factor)
     start = copy.deepcopy(vae).eval().requires_grad_(False) if config.keep_latents else None
-    trained = sum(p.numel() for p in vae.parameters()) / 1e6
+    learning = [p for p in vae.parameters() if p.requires_grad]
+    trained = sum(p.numel() for p in learning) / 1e6
     design = autoencoder.design_of(vae)
-    stage.emit("model", text=f"{config.model}: VAE ({design}) {trained:.2f} M trained")
+    part = "decoder" if config.decoder_noise else "VAE"
+    stage.emit("model", text=f"{config.model}: {part} ({design}) {trained:.2f} M trained")
 
     # 3. Data: frames of up to MAX_VIDEOS videos, decoded once into memory (decoding each step would cost
     #    more than the VAE's own step); which frames make a batch is drawn per step, so a run repeats.
@@ -82,14 +89,15 @@ def train_autoencoder(config, on_event=None):
             f"check it with `artv data info {shlex.quote(str(config.data))}`",
         )
     pool = torch.from_numpy(np.concatenate(frames))  # (N, H, W, 3) uint8
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(learning, lr=config.lr, weight_decay=config.weight_decay)
     schedule = make_schedule(config, optimizer)
     vae, optimizer = accelerator.prepare(vae, optimizer)
     stage.begin()
     write_json(config.out / "train_config.json", asdict(config) | {"width": width, "height": height,
                                                                       "versions": versions()})  # fmt: skip
 
-    # 4. Steps: reconstruct every frame of the batch from a sampled latent (the VAE's own posterior).
+    # 4. Steps: reconstruct every frame of the batch from a sampled latent (the VAE's own posterior; with
+    #    --decoder-noise the frozen encoder's mean plus noise of a level drawn per frame).
     means: deque = deque(maxlen=8)  # the latents of the last 8 steps set the scale
     for step in range(config.steps):
         rng = draws(config, step, 0, 0)
@@ -101,7 +109,14 @@ def train_autoencoder(config, on_event=None):
             pixels = torch.where(own[:, None, None, None], pixels, recolour(pixels, rng, config.vae_colours))
         gen = torch.Generator(accelerator.device).manual_seed(int(rng.integers(2**62)))
         with accelerator.autocast():
-            mean, drawn, kl = autoencoder.posterior(accelerator.unwrap_model(vae), pixels, gen)
+            if config.decoder_noise:
+                with torch.no_grad():
+                    mean = autoencoder.encode(accelerator.unwrap_model(vae), pixels)
+                level = torch.rand(len(mean), 1, 1, 1, generator=gen, device=mean.device)
+                noise = torch.randn(mean.shape, generator=gen, device=mean.device, dtype=mean.dtype)
+                drawn, kl = mean + config.decoder_noise / scaling_factor * level * noise, mean.new_zeros(())
+            else:
+                mean, drawn, kl = autoencoder.posterior(accelerator.unwrap_model(vae), pixels, gen)
             recon = autoencoder.decode(accelerator.unwrap_model(vae), drawn)
             loss = reconstruction_loss(recon.float(), pixels, config.vae_loss) + KL_WEIGHT * kl
             if start is not None and own.any():  # the data's own frames keep the latents they had
@@ -124,7 +139,8 @@ def train_autoencoder(config, on_event=None):
 
     # 5. Unit-variance latents (latent diffusion's scaling factor), then the export with the new VAE.
     vae = accelerator.unwrap_model(vae).eval().requires_grad_(False)
-    scale = scaling_factor if start is not None else float(1.0 / torch.cat(list(means)).std())
+    same_latents = start is not None or config.decoder_noise
+    scale = scaling_factor if same_latents else float(1.0 / torch.cat(list(means)).std())
     vae.register_to_config(scaling_factor=round(scale, 6))
     model.vae = vae
     model.config.extra["vae_training"] = {
@@ -138,6 +154,7 @@ def train_autoencoder(config, on_event=None):
         "design": design,
         "new_vae": config.new_vae,
         "keep_latents": config.keep_latents,
+        "decoder_noise": config.decoder_noise,
         "reconstruction_loss": round(stage.last_loss, 6),
         "scaling_factor": round(scale, 6),
     }

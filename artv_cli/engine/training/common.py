@@ -70,6 +70,11 @@ class TrainConfig:
     keep_latents: float = 0.0
     """--stage vae: weight of a term that keeps the starting VAE's latents of the dataset's own frames (and
     its scaling factor), so the networks trained on them still fit; 0 = refit freely."""
+    decoder_noise: float = 0.0
+    """--stage vae: fit the decoder alone, on the frozen encoder's latents plus Gaussian noise of up to this
+    many latent standard deviations (drawn per frame in [0, value]), so an error the denoiser leaves in its
+    latents shows less in the frame; the latents and scaling factor stay, so every network trained on them
+    still fits. 0 = off (the whole autoencoder learns)."""
     new_vae: str | None = None
     """--stage vae: replace the model's autoencoder by a fresh one of this design (kl or tiny,
     engine/model/autoencoder.py) with the same latent shape, and fit that; None = refit the model's own."""
@@ -212,6 +217,14 @@ class TrainConfig:
              "add --stage vae, or leave them out"),
             (self.new_vae not in (None, *DESIGNS), f"--new-vae {self.new_vae} is unknown",
              "use --new-vae " + " or --new-vae ".join(DESIGNS)),
+            (not 0 <= self.decoder_noise <= 1,
+             f"--decoder-noise must be in [0, 1] (got {self.decoder_noise:g})", "use --decoder-noise 0.2"),
+            (self.decoder_noise > 0 and self.stage != "vae",
+             f"--decoder-noise fits the VAE's decoder, not the {self.stage} stage",
+             "add --stage vae, or leave it out"),
+            (self.decoder_noise > 0 and (bool(self.new_vae) or self.keep_latents > 0),
+             "--decoder-noise keeps the model's trained encoder as it is: a --new-vae has none, and "
+             "--keep-latents has nothing left to keep", "leave out --new-vae and --keep-latents"),
             (bool(self.new_vae) and self.keep_latents > 0, "--keep-latents keeps the model's own VAE's "
              "latents, and --new-vae replaces that VAE", "leave out one of them"),
             (not self.prior_weight >= 0, f"--prior-weight must be 0 or more (got {self.prior_weight:g})",
