@@ -3,6 +3,7 @@
     python bench/score_curve.py docs/bench/third-gen-encoder.json --add 718 --samples 206848 \
         --scores score/base/bp718.json --tone 70.3 15.0          # record one checkpoint
     python bench/score_curve.py docs/bench/third-gen-encoder.json --out docs/research/third-gen-base-curve.png
+    python bench/score_curve.py RUN.json --versus OTHER.json --out both.png   # two runs, grammar wording
 
 The JSON's `curve` list holds one entry per checkpoint (its step, samples seen, and the frame-0 scores of
 `bench/world_eval.py --frames 1 --modes generate` for the grammar's and people's wording); `reference`
@@ -44,16 +45,31 @@ ARTV_COLUMNS = {
 }
 
 
-def series(data: dict) -> list[tuple[str, tuple, list[tuple[int, list]], float | None]]:
-    """What a curve draws: (label, colour, [(line width, value per checkpoint)], the shipped value)."""
+def series(
+    data: dict, versus: dict | None = None
+) -> list[tuple[str, tuple, list[tuple[int, list]], float | None]]:
+    """What a curve draws: (label, colour, [(line width, [(samples, value) per checkpoint])], the shipped
+    value). With `versus` (another run's JSON), each column's grammar line of both runs: this one thick."""
     curve, reference = data["curve"], data.get("reference", {})
+
+    def points(run: list, value) -> list:
+        return [(entry["samples"], value(entry)) for entry in run]
+
     if data.get("kind") == "artv":
         return [
-            (label, colour, [(3, [entry.get(key) for entry in curve])], reference.get(key))
+            (label, colour, [(3, points(curve, lambda e, k=key: e.get(k)))], reference.get(key))
             for label, (colour, key) in ARTV_COLUMNS.items()
         ]
+    if versus is not None:
+        runs = ((3, curve), (1, versus["curve"]))
+        return [
+            (column, colour, [(w, points(run, lambda e, c=column: e["grammar"][c])) for w, run in runs],
+             reference.get("grammar", {}).get(column))
+            for column, colour in COLUMNS.items()
+        ]  # fmt: skip
     return [
-        (column, colour, [(w, [entry[wording][column] for entry in curve]) for wording, w in WORDINGS],
+        (column, colour,
+         [(w, points(curve, lambda e, c=column, g=wording: e[g][c])) for wording, w in WORDINGS],
          reference.get("grammar", {}).get(column))
         for column, colour in COLUMNS.items()
     ]  # fmt: skip
@@ -88,10 +104,10 @@ def add_artv(data: dict, step: int, samples: int, scores: list[Path]) -> None:
     data["curve"] = sorted([*curve, entry], key=lambda old: old["samples"])
 
 
-def draw(data: dict, title: str) -> Image.Image:
+def draw(data: dict, title: str, versus: dict | None = None) -> Image.Image:
     image = Image.new("RGB", (W, H), "white")
     pen = ImageDraw.Draw(image)
-    curve = data["curve"]
+    curve = data["curve"] + (versus["curve"] if versus else [])
     x_max = max(1, *(entry["samples"] for entry in curve)) * 1.05
 
     def at(x: float, y: float) -> tuple[float, float]:
@@ -107,10 +123,9 @@ def draw(data: dict, title: str) -> Image.Image:
         pen.text((u - 15, H - BOTTOM + 8), f"{x_max * k / 5 / 1e3:.0f}k", fill="black")
     pen.text((W // 2 - 80, H - 22), data.get("x_label", "samples seen after the pilot base"), fill="black")
     pen.text((LEFT, 12), title, fill="black")
-    for number, (label, colour, lines, shipped) in enumerate(series(data)):
-        for width, values in lines:
-            pairs = zip(curve, values, strict=True)
-            points = [at(entry["samples"], value) for entry, value in pairs if value is not None]
+    for number, (label, colour, lines, shipped) in enumerate(series(data, versus)):
+        for width, pairs in lines:
+            points = [at(samples, value) for samples, value in pairs if value is not None]
             if len(points) > 1:
                 pen.line(points, fill=colour, width=width)
             for u, v in points:
@@ -121,6 +136,8 @@ def draw(data: dict, title: str) -> Image.Image:
                 pen.line([u, v, u + 5, v], fill=colour, width=1)
         pen.text((W - RIGHT - 330, H - BOTTOM - 92 + 16 * number), f"-- {label}", fill=colour)
     legend = data.get("legend", "thick: grammar, thin: people")
+    if versus:
+        legend = f"grammar wording; thick: this run, thin: {versus.get('label', 'the other run')}"
     pen.text((LEFT, 25), f"{legend}; dotted: the shipped model", fill="black")
     return image
 
@@ -138,6 +155,7 @@ def main() -> None:
     parser.add_argument("--tone", type=float, nargs=2, help="tone_probe.py: spread, error")
     parser.add_argument("--title", default="frame 0 of generate: scores over training (64 prompts each)")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--versus", type=Path, help="another run's JSON, drawn thin beside this one")
     args = parser.parse_args()
     data = json.loads(args.json.read_text())
     if args.add is not None:
@@ -150,7 +168,8 @@ def main() -> None:
         args.json.write_text(json.dumps(data, indent=1) + "\n")
         print(f"recorded step {args.add} in {args.json}")
     if args.out:
-        draw(data, data.get("title", args.title)).save(args.out)
+        versus = json.loads(args.versus.read_text()) if args.versus else None
+        draw(data, data.get("title", args.title), versus).save(args.out)
         print(f"wrote {args.out}")
 
 

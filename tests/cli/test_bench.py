@@ -5,6 +5,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -257,6 +258,23 @@ def test_score_curve_records_checkpoints_in_order_and_draws_them(tmp_path, monke
     assert curve[1]["grammar"]["colour"] == 0.6
     run_script("score_curve.py", [str(data), "--out", str(tmp_path / "curve.png")], monkeypatch)
     assert Image.open(tmp_path / "curve.png").size == (900, 420)
+    other = tmp_path / "other.json"  # --versus: another run's grammar line beside this one's, thin
+    point = {wording: {"colour": 0.3, "shape": 0.2, "background": 0.4} for wording in ("grammar", "people")}
+    other.write_text(
+        json.dumps({"label": "random start", "curve": [{"step": 400, "samples": 102400, **point}]})
+    )
+    both = tmp_path / "both.png"
+    run_script("score_curve.py", [str(data), "--versus", str(other), "--out", str(both)], monkeypatch)
+    plain, versus = (
+        np.asarray(Image.open(p).convert("RGB")).astype(int) for p in (tmp_path / "curve.png", both)
+    )
+    assert versus.shape == plain.shape and (versus != plain).any()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from score_curve import series
+
+    lines = dict((label, lines) for label, _, lines, _ in series(json.loads(data.read_text()),
+                                                                  json.loads(other.read_text())))  # fmt: skip
+    assert lines["colour"] == [(3, [(0, 0.2), (23040, 0.6)]), (1, [(102400, 0.3)])]
 
 
 def test_score_curve_of_an_artv_stage_reads_each_score_file_by_its_kind(tmp_path, monkeypatch):
