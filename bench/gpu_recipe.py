@@ -34,7 +34,7 @@ carried and kept frozen (`--text-encoder`, also given to `--unpack`):
     cp -r RUNS/text/model/text_encoder CARRY/text_encoder
     python bench/gpu_recipe.py --carry CARRY --budget 540 --vae-seconds 90 --new-vae tiny --vae-lr 2e-3 \
         --vae-colours 0.3 --text-encoder CARRY/text_encoder --base-share 0.4 --first-step-share 0.5 \
-        --fp16-weights --out OUT
+        --fp16-weights --warm-unet --out OUT
     python bench/gpu_recipe.py --text-encoder RUNS/text/model/text_encoder \
         --unpack RUNS/vae-tiny/model OUT/artv-fp16.safetensors NEW_MODEL
 
@@ -87,6 +87,12 @@ ap.add_argument(
     "--vae-seconds", type=float, default=0, help="first refit the VAE (from world64's) on the world this long"
 )
 ap.add_argument("--new-vae", choices=("tiny", "kl"), help="the VAE stage fits a fresh one of this design")
+ap.add_argument(
+    "--warm-unet",
+    action="store_true",
+    help="after the VAE stage, the base starts from the shipped model's UNet, not a fresh one (on the CPU it "
+    "reached the random start's frame-0 scores with half the samples: docs/research/third-generation.md)",
+)
 ap.add_argument("--vae-lr", type=float, default=3e-4)
 ap.add_argument("--vae-colours", type=float, default=0.0, help="the VAE stage's --vae-colours")
 ap.add_argument(
@@ -172,6 +178,7 @@ if args.pack:
     catalogue = scan(args.pack[0])
     spec = FrameSpec(width=64, height=64, stride=1, fps=None, max_frames=None)
     packed = np.stack([np.asarray(decode(item.path, spec)) for item in catalogue.items])
+    args.pack[1].parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.pack[1], frames=packed, keys=np.array([item.key for item in catalogue.items]))
     sys.exit(0)
 args.out.mkdir(parents=True, exist_ok=True)
@@ -287,9 +294,10 @@ class Events:
         else:
             log(self.label, kind, {k: v for k, v in info.items() if k != "paths"})
 
-    def rate(self, first=10):
+    def rate(self, first=10):  # steps/s after the first ones (start-up); fewer skipped in a short timing
         steps = sorted(self.times)
         last = steps[-1]
+        first = first if first in self.times and first < last else steps[len(steps) // 2]
         return (last - first) / (self.times[last] - self.times[first])
 
 
@@ -351,7 +359,8 @@ def full(stage, model, batch, settings, seconds, rate, label, name=None, steps=N
 
 summary = {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": torch.__version__}
 try:
-    # 2b. The VAE refitted on the world (off-palette colours), from world64's; the UNets are world64's seed-0.
+    # 2b. The VAE refitted on the world (off-palette colours), from world64's; the UNets are world64's seed-0
+    #     (with --warm-unet the UNet stays the shipped one: a warm start for the base).
     if args.vae_seconds and not args.continue_from:
         t = time.time()
         VAE = dict(lr=args.vae_lr, warmup=50 if args.new_vae else 0, vae_loss="foreground",
@@ -362,7 +371,7 @@ try:
         shutil.rmtree(vae_model, ignore_errors=True)
         shutil.copytree(vae_out / "model", vae_model)
         fresh = ARTVModel.random("world64", seed=0)
-        for name in ("unet", "mask_unet"):
+        for name in ("mask_unet",) if args.warm_unet else ("unet", "mask_unet"):
             shutil.rmtree(vae_model / name, ignore_errors=True)
             getattr(fresh, name).save_pretrained(vae_model / name)
         summary["vae_s"] = round(time.time() - t, 1)
