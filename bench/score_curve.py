@@ -77,7 +77,8 @@ def series(
 
 def add_artv(data: dict, step: int, samples: int, scores: list[Path]) -> None:
     """Record one checkpoint of an ART-V stage from its score files: direction_gap.py, direction_probe.py,
-    world_eval.py (`animate (grammar)`) and, if given, picture_eval.py JSONs (told apart by their keys)."""
+    world_eval.py (`animate (grammar)`, and `generate (grammar)` where it has it) and, if given,
+    picture_eval.py JSONs (told apart by their keys)."""
     entry: dict = {"step": step, "samples": samples}
     for path in scores:
         report = json.loads(path.read_text())
@@ -95,9 +96,15 @@ def add_artv(data: dict, step: int, samples: int, scores: list[Path]) -> None:
                 "in_view_right": summary["identity_rate"],
                 "background_shift_max": summary["max_background_shift"],
             }
+            if "generate (grammar)" in report["rows"]:
+                summary = report["rows"]["generate (grammar)"]["summary"]
+                entry |= {f"generate_{k}": summary[f"{k}_accuracy"] for k in ("colour", "shape", "direction")}
         elif "animate, grammar caption" in report.get("rows", {}):
             summary = report["rows"]["animate, grammar caption"]["summary"]
             entry |= {"frame0_error": summary["frame0_error_mean"], "look_kept": summary["look_kept_mean"]}
+            motion_only = report["rows"].get("animate, motion-only prompt, centred")
+            if motion_only:
+                entry["look_kept_motion_only"] = motion_only["summary"]["look_kept_mean"]
         else:
             raise SystemExit(f"{path}: not a score file this script knows")
     curve = [old for old in data.setdefault("curve", []) if old["step"] != step]
