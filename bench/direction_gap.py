@@ -61,6 +61,7 @@ def first_step_losses(
         noise_level=level.expand(n),
         z_ref=z0.expand(n, -1, -1, -1),
         static=torch.ones(n, dtype=torch.bool),
+        refs=refs.expand(n, -1, -1, -1),
     )
     losses = np.zeros(n)
     for step in steps:

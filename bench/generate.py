@@ -80,6 +80,7 @@ def naive_render(model, prompt: str, settings: SampleSettings, image: torch.Tens
                     noise_level=level,
                     z_ref=prev,
                     static=torch.tensor([bool(branch_refs.abs().sum() > 0)]),
+                    refs=branch_refs,
                 )
                 outputs.append(model.predict_noise(z_in, t, cond))
             eps = guided_epsilon(

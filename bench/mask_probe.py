@@ -56,6 +56,7 @@ def mask_means(model, frames, caption, target: int, steps, seed: int) -> dict:
         noise_level=torch.full((1,), level, dtype=torch.long),
         z_ref=z[target - 1 : target],
         static=torch.ones(1, dtype=torch.bool),
+        refs=refs,
     )
     cells = object_cells(frames[target - 1 : target + 1], model.vae_scale_factor)
     out = {}

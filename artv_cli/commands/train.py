@@ -166,6 +166,13 @@ def train(
             "(0: the paper's plain loss)."
         ),
     ] = 0.0,
+    concat_refs: Annotated[
+        bool,
+        typer.Option(
+            help="Also feed the two references to Phi_dynamic's input, concatenated to the noisy latent "
+            "(added at zero to a model without it), beside the T2I-Adapter. Not in the paper."
+        ),
+    ] = False,
     train_text_encoder: Annotated[
         bool, typer.Option(help="Train the text encoder too (models built from scratch).")
     ] = False,
@@ -286,6 +293,7 @@ def train(
         stage=stage.value,
         first_step_share=first_step_share,
         motion_weight=motion_weight,
+        concat_refs=concat_refs,
         train_text_encoder=train_text_encoder,
         ablate=[a.value for a in ablate or []],
         drop_text=drop_text,

@@ -32,6 +32,7 @@ def make_conditions(model, batch=1, static=False, seed=0):
             noise_level=torch.full((batch,), 300),
             z_ref=torch.randn(batch, 4, 8, 8, generator=g),
             static=torch.full((batch,), static),
+            refs=refs,
         )
 
 
@@ -120,6 +121,7 @@ def test_batched_branches_equal_separate_forwards(tiny_model):
                 noise_level=cond.noise_level[i : i + 1],
                 z_ref=cond.z_ref[i : i + 1],
                 static=cond.static[i : i + 1],
+                refs=cond.refs[i : i + 1],
             )
             torch.testing.assert_close(
                 batched[i : i + 1], tiny_model.predict_noise(z_t[i : i + 1], t, one), atol=1e-5, rtol=1e-4
@@ -170,3 +172,35 @@ def test_broadcast_mask_channel_and_v_prediction_base():
     alpha_bar = model.scheduler.alphas_cumprod[600]
     torch.testing.assert_close(eps[0], v_to_epsilon(v, z_t, alpha_bar)[0], atol=1e-5, rtol=1e-5)
     assert eps.shape == (2, 4, 8, 8) and torch.isfinite(eps).all()
+
+
+def test_reference_input_starts_at_zero_then_reads_the_references(tiny_model, tmp_path):
+    """--concat-refs widens Phi_dynamic's first convolution at zero: the model predicts what it did
+    until the new weights move; then the references at the input change the output; saved and loaded,
+    the folder keeps the widened input."""
+    from artv_cli.engine.model.artv import ARTVModel
+
+    model = copy.deepcopy(tiny_model)
+    cond = make_conditions(model, batch=2, static=True)
+    z_t, t = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(3)), torch.tensor(400)
+    with torch.no_grad():
+        before = model.predict_noise(z_t, t, cond)
+        model.add_reference_input()
+        assert model.config.concat_refs and model.unet.conv_in.in_channels == 12
+        torch.testing.assert_close(model.predict_noise(z_t, t, cond), before, atol=1e-6, rtol=1e-6)
+        torch.nn.init.normal_(model.unet.conv_in.weight[:, 4:], std=0.1)
+        after = model.predict_noise(z_t, t, cond)
+        assert (after - before).abs().max() > 1e-3
+        other = make_conditions(model, batch=2, static=True, seed=5)
+        other.features, other.mask_features = cond.features, cond.mask_features  # only the input differs
+        assert (model.predict_noise(z_t, t, other) - after).abs().max() > 1e-3
+        cond.refs = None
+        with pytest.raises(Exception, match="references at its input"):
+            model.predict_noise(z_t, t, cond)
+    cond.refs = other.refs
+    loaded = ARTVModel.load(model.save(tmp_path / "m")).eval()
+    assert loaded.config.concat_refs and loaded.unet.conv_in.in_channels == 12
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded.predict_noise(z_t, t, cond), model.eval().predict_noise(z_t, t, cond), atol=1e-6, rtol=1e-6
+        )

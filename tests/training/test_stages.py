@@ -161,6 +161,31 @@ def test_train_with_motion_weight_records_it_and_a_negative_weight_names_the_fix
     assert "--motion-weight must be 0 or more" in result.output and "--motion-weight 4" in result.output
 
 
+def test_train_with_concat_refs_exports_a_model_that_reads_its_references_and_renders(synth_data, tmp_path):
+    import json
+
+    base = ["train", "--data", str(synth_data), "--model", "tiny-random", "--steps", "2", "--batch-size", "2"]
+    base += ["--validation-videos", "0"]
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "run"), "--concat-refs"])
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "run" / "model"
+    assert json.loads((model / "artv_config.json").read_text())["concat_refs"] is True
+    assert json.loads((model / "unet" / "config.json").read_text())["in_channels"] == 12
+    # the new input weights were trained (they start at zero)
+    from safetensors.torch import load_file
+
+    weight = load_file(model / "unet" / "diffusion_pytorch_model.safetensors")["conv_in.weight"]
+    assert float(weight[:, 4:].abs().max()) > 0
+    out = tmp_path / "v.mp4"
+    args = ["generate", "a red ball moves right", "--model", str(model), "--frames", "3", "--steps", "2"]
+    result = CliRunner().invoke(app, [*args, "--size", "64", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--concat-refs", "--lora", "4"])
+    assert result.exit_code != 0
+    assert "--concat-refs changes the ART-V networks" in result.output and "--stage artv" in result.output
+
+
 def test_text_stage_pretrains_only_the_text_encoder_and_the_base_stage_keeps_it_frozen(synth_data, tmp_path):
     import json
 

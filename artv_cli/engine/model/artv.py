@@ -19,10 +19,12 @@ from artv_cli.engine.model.base import BaseModel, random_base
 from artv_cli.engine.model.config import CONFIG_NAME, PRESETS, ARTVConfig
 from artv_cli.engine.model.masked import masked_epsilon, static_noise, v_to_epsilon
 from artv_cli.engine.model.networks import (
+    LATENT_CHANNELS,
     ConditionEncoder,
     art_v_unet_config,
     install_anchor_attention,
     unet_forward,
+    widen_input,
     zero_noise_level_embedding,
 )
 from artv_cli.errors import ArtvError
@@ -42,6 +44,7 @@ class Conditions:
     noise_level: torch.Tensor  # (B,) augmentation step of references and anchor (Sec. 3.3)
     z_ref: torch.Tensor  # (B, 4, h, w) clean z^{i-1}, source of the static noise
     static: torch.Tensor  # (B,) bool on the CPU: static path on (references present); off means m := 0
+    refs: torch.Tensor | None = None  # (B, 8, h, w) the adapters' input, also Phi_dynamic's with concat_refs
 
 
 def to_frames(pixels: torch.Tensor) -> np.ndarray:
@@ -95,6 +98,8 @@ class ARTVModel:
                 )
             zero_noise_level_embedding(unet)
             install_anchor_attention(unet, token_dim)
+            if config.concat_refs:
+                widen_input(unet, 2 * LATENT_CHANNELS)
             mask_unet = UNet2DConditionModel.from_config(
                 art_v_unet_config(
                     base_config,
@@ -150,6 +155,13 @@ class ARTVModel:
         model = cls.from_base_model(base, config, seed=seed, name=str(folder))
         model.source = f"{Path(folder).resolve()} seed {seed}"
         return model
+
+    def add_reference_input(self) -> None:
+        """Turn on `concat_refs` for a model trained without it: Phi_dynamic's first convolution gets the
+        references' 8 channels, at zero, so the model renders as before until it is trained."""
+        if not self.config.concat_refs:
+            widen_input(self.unet, 2 * LATENT_CHANNELS)
+            self.config.concat_refs = True
 
     # ----- folders --------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -302,9 +314,14 @@ class ARTVModel:
         alpha_bar = self.alphas_cumprod[t]
         if alpha_bar.ndim:  # one step per row (training)
             alpha_bar = alpha_bar.view(-1, 1, 1, 1)
+        z_in = z_t
+        if self.config.concat_refs:
+            if cond.refs is None:
+                raise ArtvError("this model reads its references at its input: Conditions.refs is missing")
+            z_in = torch.cat([z_t, cond.refs.to(z_t.dtype)], dim=1)
         eps_dynamic = unet_forward(
             self.unet,
-            z_t.to(dtype),
+            z_in.to(dtype),
             t,
             cond.text.to(dtype),
             [f.to(dtype) for f in cond.features],

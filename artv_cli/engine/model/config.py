@@ -59,6 +59,10 @@ class ARTVConfig:
     """Masked diffusion (Sec. 3.2); False is the ablation without Phi_mask (m := 0 everywhere)."""
     use_anchor: bool = True
     """Anchored conditioning (Sec. 3.4); False is the ablation without the anchor (always blank)."""
+    concat_refs: bool = False
+    """Phi_dynamic also reads the two (augmented) references concatenated to its noisy input on channels,
+    beside the T2I-Adapter, as image-to-video models feed their conditioning frame (not in the paper;
+    `artv train --concat-refs` adds it, starting at zero)."""
     steps: int | None = None
     """Recommended denoising steps for this model (measured; used when the user gives none)."""
     scheduler: str | None = None

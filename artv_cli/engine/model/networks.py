@@ -78,6 +78,23 @@ def art_v_unet_config(base_config: dict, **changes) -> dict:
     return config
 
 
+def widen_input(unet: UNet2DConditionModel, extra: int) -> None:
+    """Give the UNet's first convolution `extra` more input channels whose weights start at zero, so the
+    widened UNet computes exactly what it did until training uses them (InstructPix2Pix's way)."""
+    old = unet.conv_in
+    conv = nn.Conv2d(old.in_channels + extra, old.out_channels, old.kernel_size, padding=old.padding).to(
+        old.weight.device, old.weight.dtype
+    )
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, : old.in_channels] = old.weight
+        conv.bias.copy_(old.bias)
+    unet.conv_in = conv
+    # register_to_config rebuilds the config from its items; install_anchor_attention's value is an attribute
+    hid_type = unet.config.encoder_hid_dim_type
+    unet.register_to_config(in_channels=old.in_channels + extra, encoder_hid_dim_type=hid_type)
+
+
 def zero_noise_level_embedding(unet: UNet2DConditionModel) -> None:
     """Start the noise-level embedding at zero, so it adds nothing to the time embedding."""
     nn.init.zeros_(unet.class_embedding.linear_2.weight)

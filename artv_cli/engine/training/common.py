@@ -146,6 +146,10 @@ class TrainConfig:
     1 + motion_weight * |z^i - z^{i-1}| (the channel mean of the clean latents' change, unit-scale latents),
     normalised so the loss keeps its scale. The moving object is a few percent of a frame; this makes its
     motion count. 0 is the plain loss of Eq. 4; the base stage ignores it."""
+    concat_refs: bool = False
+    """Also feed the two references to Phi_dynamic concatenated to its noisy input (its first convolution
+    widened at zero, as image-to-video models take their conditioning frame), beside the T2I-Adapter;
+    a model that has it keeps it."""
     lora: int = 0
     """Train a LoRA adapter of this rank through peft instead of the whole model (0: the whole model);
     the export is RUN/adapter, the base weights stay as they are."""
@@ -206,6 +210,9 @@ class TrainConfig:
              "use --lora 8"),
             (self.lora > 0 and self.stage != "artv", f"--lora trains an adapter of an ART-V model, not the "
              f"{self.stage} stage", "leave out --lora, or use --stage artv"),
+            (self.concat_refs and (self.stage != "artv" or self.lora > 0),
+             "--concat-refs changes the ART-V networks: it needs the artv stage without --lora",
+             "leave out --concat-refs, or use --stage artv without --lora"),
             (self.lora > 0 and self.train_text_encoder, "--lora and --train-text-encoder: the text encoder "
              "would be trained whole beside the adapter", "use --lora-parts unet,text_encoder instead"),
             (not 0 <= self.vae_colours <= 1, f"--vae-colours must be in [0, 1] (got {self.vae_colours:g})",
@@ -298,6 +305,8 @@ def apply_method_changes(model: ARTVModel, config: TrainConfig) -> None:
     unknown = [a for a in config.ablate if a not in ABLATIONS]
     if unknown:
         raise ArtvError(f"--ablate {unknown[0]} is unknown", f"use one of: {', '.join(ABLATIONS)}")
+    if config.concat_refs:
+        model.add_reference_input()
     if "mask" in config.ablate:
         method.use_mask = False
     if "anchor" in config.ablate:

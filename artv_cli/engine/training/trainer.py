@@ -130,6 +130,7 @@ class TrainableParts(torch.nn.Module):
             noise_level=t_aug,
             z_ref=z_ref,
             static=keep_ref,
+            refs=refs.to(dtype),
         )
         return model.predict_noise(z_t, t, cond, every_row=not self.base)
 
