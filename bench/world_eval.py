@@ -82,7 +82,8 @@ def settings_for(model, args, frames: int, seed: int) -> SampleSettings:
 
 
 SAMPLER_KEYS = (
-    "steps", "scheduler", "guidance_text", "guidance_ref", "guidance_anchor", "noise_level", "colour_lock",
+    "steps", "scheduler", "guidance_text", "guidance_ref", "guidance_anchor", "guidance_stop", "noise_level",
+    "colour_lock",
     "mask_every", "first_frame_steps", "lora",
 )  # fmt: skip
 
@@ -227,6 +228,7 @@ def main() -> None:
     parser.add_argument("--guidance-text", type=float)
     parser.add_argument("--guidance-ref", type=float)
     parser.add_argument("--guidance-anchor", type=float)
+    parser.add_argument("--guidance-stop", type=float, help="guided share of steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--colour-lock", type=float, help="the sampler's colour lock (default: the model's)")
     parser.add_argument("--noise-level", type=int, help="noise step on the references (default: the model's)")

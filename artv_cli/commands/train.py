@@ -169,8 +169,7 @@ def train(
     concat_refs: Annotated[
         bool,
         typer.Option(
-            help="Also feed the two references to Phi_dynamic's input, concatenated to the noisy latent "
-            "(added at zero to a model without it), beside the T2I-Adapter. Not in the paper."
+            help="Feed the references to Phi_dynamic's input too (widened at zero). Not in the paper."
         ),
     ] = False,
     train_text_encoder: Annotated[

@@ -27,6 +27,8 @@ class ARTVConfig:
     """Guidance weight of the two-reference branch (Sec. 4)."""
     guidance_anchor: float = 0.25
     """Guidance weight of the anchor branch (Sec. 4)."""
+    guidance_stop: float = 1.0
+    """Recommended share of each frame's steps, from the noisiest, that apply the guidance (1: all)."""
     drop_text: float = 0.1
     """Training dropout of the text condition (Sec. 4)."""
     drop_ref: float = 0.1

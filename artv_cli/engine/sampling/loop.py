@@ -60,6 +60,9 @@ class SampleSettings:
     """w_anc of Sec. 4; 0 skips the no-anchor branch."""
     guidance_rescale: float = 0.0
     """phi of diffusers' `rescale_noise_cfg`: the guided eps rescaled to the full branch's spread; 0 = off."""
+    guidance_stop: float = 1.0
+    """Share of each frame's steps, from the noisiest, that compute the guidance branches; the later
+    steps use the full branch alone (diffusers' guider `stop`; 1 = every step)."""
     noise_level: int = 200
     """t_test: augmentation step of references and anchor (Sec. 3.3); 0 keeps them clean."""
     seed: int = 0
@@ -105,6 +108,17 @@ def _rows(parts: list, count: int) -> torch.Tensor | list[torch.Tensor]:
     if isinstance(parts[0], torch.Tensor):
         return torch.cat([p.expand(count, *p.shape[1:]) if len(p) < count else p for p in parts])
     return [_rows(list(level), count) for level in zip(*parts, strict=True)]
+
+
+def _first_rows(cond: Conditions, count: int) -> Conditions:
+    """The first branch's rows of batched conditions (the full branch: rows [0, count))."""
+    return Conditions(
+        **{
+            name: [v[:count] for v in value] if isinstance(value, list) else value[:count]
+            for name, value in vars(cond).items()
+            if value is not None
+        }
+    )
 
 
 @torch.inference_mode()
@@ -267,14 +281,18 @@ def render(
         )
         z = z * scheduler.init_noise_sigma
         mask_cache: dict = {}
+        guided_steps = round(settings.guidance_stop * steps) if len(rows) > 1 else steps
         for step, t in enumerate(scheduler.timesteps):
+            if step == guided_steps:  # past the guidance's stop: the full branch alone, its rows first
+                cond, rows, n_rows = _first_rows(cond, count), rows[:1], count
+                mask_cache.clear()
             z_in = scheduler.scale_model_input(z, t).repeat(len(rows), 1, 1, 1)  # rows [branch][video]
-            reuse = settings.mask_every > 1 and step % settings.mask_every != 0
+            reuse = settings.mask_every > 1 and step % settings.mask_every != 0 and "mask" in mask_cache
             eps = model.predict_noise(z_in, t, cond, mask_cache=mask_cache, reuse_mask=reuse)
             state.counters["unet_rows"] += n_rows
             if not reuse:
                 state.counters["mask_rows"] += int(cond.static.sum())  # a CPU tensor: no device sync
-            parts = dict(zip(branches, eps.chunk(len(rows)), strict=True))
+            parts = dict(zip(list(branches)[: len(rows)], eps.chunk(len(rows)), strict=True))
             eps = guided_epsilon(
                 parts["full"],
                 parts.get("no_text"),

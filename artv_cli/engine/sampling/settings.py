@@ -127,6 +127,13 @@ SETTINGS: dict[str, Setting] = {
             low=0, high=1, example="0.7",
         ),
         Setting(
+            "guidance_stop", float, 1.0,
+            "Share of each frame's steps, from the noisiest, that apply the guidance weights (0-1; "
+            "diffusers' guider `stop`); the later steps use the fully conditioned prediction alone, "
+            "which is faster. 1 = every step.",
+            low=0, high=1, model_key="guidance_stop", fast=True, example="0.5",
+        ),
+        Setting(
             "noise_level", int, 200, "Noise step t_test added to references and anchor (0 = clean).",
             low=0, high=999, model_key="t_test", example="200",
         ),
