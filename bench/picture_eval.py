@@ -92,7 +92,7 @@ def scored(frames: np.ndarray, prompt: WorldPrompt) -> dict:
     scorer = WorldScorer(prompt)
     for frame in frames:
         scorer.add(frame)
-    return scorer.result() | {"look_kept": scorer.look_kept(0)}
+    return scorer.result() | {"look_kept": scorer.look_kept(0), "look_parts": scorer.look_parts(0)}
 
 
 def rate(values) -> float | None:
@@ -151,6 +151,15 @@ def run_row(model, args, designs, motion_only: bool) -> dict:
             [o["colour_ok"] and bool(o["shape_ok"]) for r in results for o in r["objects"]]
         ),
     }
+    parts = [r["look_parts"] for r in results if r["look_parts"] is not None]
+    for part in (
+        "found",
+        "colour",
+        "shape",
+        "colour_difference",
+        "palette_nearer",
+    ):  # look_kept's parts, per video, averaged
+        summary[f"look_{part}_mean"] = rate([p[part] for p in parts])
     seconds = time.perf_counter() - started
     return {"summary": summary, "seconds_per_video": round(seconds / len(designs), 3), "videos": results}
 
@@ -191,6 +200,8 @@ def round_trip_row(model, args, designs) -> dict:
 VIDEO_COLUMNS = (
     "row", "videos", "frame 0 error (mean / worst)", "autoencoder round trip error", "look kept (mean)",
     "look kept in >= 90 % of frames", "colour and shape", "direction",
+    "look kept's parts: found / colour within 20 / shape (of the frames found) / colour difference / "
+    "nearer the named palette colour",
 )  # fmt: skip
 TRIP_COLUMNS = (
     "model", "pictures", "round trip error", "object colour error (worst channel)", "background error",
@@ -203,8 +214,17 @@ def video_cells(s: dict) -> list[str]:
     return [
         str(s["videos"]), f"{s['frame0_error_mean']:.1f} / {s['frame0_error_worst']:.1f}", trip,
         pct(s["look_kept_mean"]), pct(s["look_kept_90_rate"]), pct(s["colour_and_shape_rate"]),
-        pct(s["direction_accuracy"]),
+        pct(s["direction_accuracy"]), look_parts_cell(s),
     ]  # fmt: skip
+
+
+def look_parts_cell(s: dict) -> str:
+    if s.get("look_found_mean") is None:  # older reports
+        return "-"
+    parts = [s[f"look_{p}_mean"] for p in ("found", "colour", "shape")]
+    difference = s["look_colour_difference_mean"]
+    cells = [pct(p) for p in parts] + ["-" if difference is None else f"{difference:.1f}"]
+    return " / ".join([*cells, pct(s.get("look_palette_nearer_mean"))])
 
 
 def trip_cells(s: dict) -> list[str]:

@@ -337,6 +337,7 @@ def test_picture_eval_fits_pictures_of_any_size_and_scores_the_truth_as_kept(tmp
 
     from artv_cli.engine.data.images import LoadedImage
     from artv_cli.engine.data.synth import SynthSettings, design_video, draw_frame, ground_truth
+    from artv_cli.engine.data.world import COLOURS
     from artv_cli.engine.evaluation.worldscore import parse_prompt
 
     plain = {"max_objects": 1, "cameras": ("static",), "patterns": ("plain",), "start": "anywhere"}
@@ -347,7 +348,25 @@ def test_picture_eval_fits_pictures_of_any_size_and_scores_the_truth_as_kept(tmp
         fitted = LoadedImage(pixels=picture(video, 16, size)).fitted(64, 64)
         back = ((fitted[0].permute(1, 2, 0) + 1) * 127.5).numpy()
         assert np.abs(back - truth[0]).mean() < 3, size
-    assert scored(truth, parse_prompt(video.caption))["look_kept"] == 1.0
+    result = scored(truth, parse_prompt(video.caption))
+    assert result["look_kept"] == 1.0
+    parts = result["look_parts"]
+    assert (parts["kept"], parts["found"], parts["colour"], parts["shape"]) == (1.0, 1.0, 1.0, 1.0)
+    assert parts["colour_difference"] < 3  # the tracker's colour of a moving, anti-aliased object
+    # the parts tell a lost object from a recoloured one: the object painted over after frame 3, then
+    # recoloured by 40 in the frames after, as the default model's frames do
+    lost, recoloured = truth.copy(), truth.copy()
+    lost[4:] = truth[4:, :1, :1]  # every pixel the background's tone
+    obj = np.abs(truth.astype(int) - truth[:, :1, :1].astype(int)).max(-1) > 40
+    recoloured[4:][obj[4:]] = np.clip(recoloured[4:][obj[4:]].astype(int) - 40, 0, 255)
+    lost, recoloured = (scored(v, parse_prompt(video.caption))["look_parts"] for v in (lost, recoloured))
+    assert lost["found"] < 0.7 and lost["colour"] == 1.0
+    assert recoloured["found"] == 1.0 and recoloured["colour"] < 0.7 and recoloured["colour_difference"] >= 20
+    assert parts["palette_nearer"] == 0.0  # the truth keeps its own off-palette colour
+    palette = np.array(COLOURS[video.objects[0].colour])
+    snapped = truth.copy()
+    snapped[1:][obj[1:]] = palette  # every later frame draws the named colour
+    assert scored(snapped, parse_prompt(video.caption))["look_parts"]["palette_nearer"] == 1.0
 
     out = tmp_path / "pictures.json"
     args = ["--model", "tiny-random", "--videos", "2", "--frames", "2", "--motion-only", "--out", str(out)]
@@ -360,6 +379,7 @@ def test_picture_eval_fits_pictures_of_any_size_and_scores_the_truth_as_kept(tmp
         assert row["summary"]["videos"] == 2
         # frame 0 is the picture (exact before the video file); the round trip is the autoencoder's
         assert row["summary"]["frame0_error_mean"] == 0 and row["summary"]["round_trip_error_mean"] > 0
+        assert {"look_found_mean", "look_colour_mean", "look_shape_mean"} <= set(row["summary"])
     colours = ("red", "green", "blue", "yellow", "cyan", "magenta", "white", "orange")
     for result in rows["animate, motion-only prompt, centred"]["videos"]:
         assert not any(c in result["prompt"] for c in colours) and result["picture_size"]

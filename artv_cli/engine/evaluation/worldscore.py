@@ -214,6 +214,15 @@ class WorldScorer:
         """Share of the in-view frames where object `index` is found with its own colour of the first
         frame it is seen in (every channel within `tolerance`, 0-255) and, away from the border, its
         shape: the object kept as it was drawn, not snapped to a palette colour. None if never seen."""
+        parts = self.look_parts(index, tolerance)
+        return None if parts is None else parts["kept"]
+
+    def look_parts(self, index: int, tolerance: float = 20) -> dict | None:
+        """`look_kept` ("kept") and its parts over the same in-view frames: the share where the object is
+        found; of those, the share with its colour within `tolerance` and the share with its shape; and
+        the median worst-channel difference from its first colour there; and the share of the later frames
+        found whose colour is nearer the palette colour of its name than its first colour (a denoiser that
+        draws the named colour instead of the picture's). None if never seen."""
         obj, track = self.prompt.objects[index], self.tracks[index]
         seen = [i for i, c in enumerate(track.centres) if c is not None]
         if not seen:
@@ -222,14 +231,25 @@ class WorldScorer:
         if not in_view:
             return None
         own = track.colours[seen[0]]
-        good = [
-            track.colours[i] is not None
-            and float(np.abs(track.colours[i] - own).max()) <= tolerance
-            and track.frame_shapes[i] is not None
+        found = [i for i in in_view if track.colours[i] is not None]
+        difference = {i: float(np.abs(track.colours[i] - own).max()) for i in found}
+        shape = {
+            i: track.frame_shapes[i] is not None
             and (obj.shape is None or track.frame_shapes[i] in (obj.shape, "border"))
-            for i in in_view
+            for i in found
+        }
+        palette = np.array(ALL_COLOURS[obj.colour], dtype=float)
+        nearer = [
+            float(np.abs(track.colours[i] - palette).max()) < difference[i] for i in found if i > seen[0]
         ]
-        return float(np.mean(good))
+        return {
+            "kept": sum(difference[i] <= tolerance and shape[i] for i in found) / len(in_view),
+            "found": len(found) / len(in_view),
+            "colour": float(np.mean([d <= tolerance for d in difference.values()])) if found else None,
+            "shape": float(np.mean(list(shape.values()))) if found else None,
+            "colour_difference": float(np.median(list(difference.values()))) if found else None,
+            "palette_nearer": float(np.mean(nearer)) if nearer else None,
+        }
 
     def result(self) -> dict:
         objects = []
