@@ -238,10 +238,12 @@ class WorldScorer:
             and (obj.shape is None or track.frame_shapes[i] in (obj.shape, "border"))
             for i in found
         }
-        palette = np.array(ALL_COLOURS[obj.colour], dtype=float)
-        nearer = [
-            float(np.abs(track.colours[i] - palette).max()) < difference[i] for i in found if i > seen[0]
-        ]
+        nearer = []
+        if obj.colour in ALL_COLOURS:  # a prompt that names no colour has no palette colour to be near
+            palette = np.array(ALL_COLOURS[obj.colour], dtype=float)
+            nearer = [
+                float(np.abs(track.colours[i] - palette).max()) < difference[i] for i in found if i > seen[0]
+            ]
         return {
             "kept": sum(difference[i] <= tolerance and shape[i] for i in found) / len(in_view),
             "found": len(found) / len(in_view),

@@ -265,7 +265,9 @@ def render(
             mask_tokens=_rows([tokens[r[2]][1] for r in rows], count),
             noise_level=level.expand(n_rows),
             z_ref=z_ref.repeat(len(rows), 1, 1, 1),
-            refs=_rows([refs if r[1] == "refs" else blank_refs for r in rows], count),
+            refs=_rows([refs if r[1] == "refs" else blank_refs for r in rows], count)
+            if model.config.concat_refs
+            else None,  # only a model that reads its references at its input needs them batched
             static=torch.tensor(
                 [r[1] == "refs" and model.config.use_mask for r in rows for _ in range(count)]
             ),

@@ -117,20 +117,19 @@ class TrainableParts(torch.nn.Module):
         dtype = model.dtype
         with torch.set_grad_enabled(torch.is_grad_enabled() and hasattr(self, "text_encoder")):
             text = model.text_encoder(text_ids)[0]
-        features = self.cond.reference_features(refs.to(dtype))
+        refs = refs.to(dtype)
+        features = self.cond.reference_features(refs)
         cond = Conditions(
             text=text,
             features=features,
             # without masked diffusion (an ablation) Phi_mask never runs: its inputs are not computed
-            mask_features=self.mask_cond.reference_features(refs.to(dtype))
-            if model.config.use_mask
-            else features,
+            mask_features=self.mask_cond.reference_features(refs) if model.config.use_mask else features,
             tokens=self.cond.anchor_tokens(anchor.to(dtype)),
             mask_tokens=self.mask_cond.anchor_tokens(anchor.to(dtype)),
             noise_level=t_aug,
             z_ref=z_ref,
             static=keep_ref,
-            refs=refs.to(dtype),
+            refs=refs,
         )
         return model.predict_noise(z_t, t, cond, every_row=not self.base)
 
