@@ -166,6 +166,12 @@ def train(
             "(0: the paper's plain loss)."
         ),
     ] = 0.0,
+    object_weight: Annotated[
+        float,
+        typer.Option(
+            help="Extra loss weight on the subject: + W * |z^i - median(z^i)| per latent pixel (0: none)."
+        ),
+    ] = 0.0,
     concat_refs: Annotated[
         bool,
         typer.Option(
@@ -292,6 +298,7 @@ def train(
         stage=stage.value,
         first_step_share=first_step_share,
         motion_weight=motion_weight,
+        object_weight=object_weight,
         concat_refs=concat_refs,
         train_text_encoder=train_text_encoder,
         ablate=[a.value for a in ablate or []],
@@ -309,25 +316,18 @@ def train(
 
 
 def run_training(config, json_out: bool, resume_hint: str) -> None:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich import progress as bars
 
     from artv_cli.engine.training.trainer import train as train_model
 
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(bar_width=12),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
+    progress = bars.Progress(
+        bars.TextColumn("[progress.description]{task.description}"),
+        bars.BarColumn(bar_width=12),
+        bars.MofNCompleteColumn(),
+        bars.TextColumn("{task.fields[stats]}"),
+        bars.TimeElapsedColumn(),
+        bars.TextColumn("eta"),
+        bars.TimeRemainingColumn(),
         console=err,
     )
     tasks: dict[str, int] = {}

@@ -147,6 +147,42 @@ def test_motion_weight_counts_the_changing_pixels_more_and_zero_is_the_plain_los
     assert loss(err_moving) > 4 * loss(err_still)
 
 
+def test_object_weight_counts_the_subject_more_than_the_plain_backdrop_and_zero_is_the_plain_loss():
+    import torch
+
+    from artv_cli.engine.training.trainer import object_weights
+
+    z0 = torch.full((1, 4, 8, 8), 0.3)  # a plain backdrop
+    z0[:, :, 5:7, 1:3] = -0.7  # the subject, still (no motion): 1 away from the median on every channel
+    weight = object_weights(z0, 8.0)
+    assert weight.shape == (1, 1, 8, 8)
+    assert float(weight[0, 0, 5, 1]) == 9.0 and float(weight[0, 0, 0, 0]) == 1.0
+    assert torch.equal(object_weights(z0, 0.0), torch.ones(1, 1, 8, 8))
+    # the weight follows the frame, not a fixed place: the same subject elsewhere is weighted there
+    moved = torch.roll(z0, shifts=(-4, 4), dims=(2, 3))
+    assert float(object_weights(moved, 8.0)[0, 0, 1, 5]) == 9.0
+    assert float(object_weights(moved, 8.0)[0, 0, 5, 1]) == 1.0
+
+
+def test_train_with_object_weight_records_it_changes_the_loss_and_a_negative_weight_names_the_fix(
+    synth_data, tmp_path
+):
+    import json
+
+    base = ["train", "--data", str(synth_data), "--model", "tiny-random", "--steps", "2", "--batch-size", "2"]
+    base += ["--validation-videos", "0", "--json"]
+    plain = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "plain")])
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "run"), "--object-weight", "8"])
+    assert plain.exit_code == 0 and result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["object_weight"] == 8.0
+    assert (tmp_path / "run" / "model").is_dir()
+    first_loss = lambda r: json.loads(r.stdout.strip().splitlines()[-1])["first_loss"]  # noqa: E731
+    assert first_loss(result) != first_loss(plain)  # a run is deterministic: same samples, another weight
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--object-weight", "-1"])
+    assert result.exit_code != 0
+    assert "--object-weight must be 0 or more" in result.output and "--object-weight 8" in result.output
+
+
 def test_train_with_motion_weight_records_it_and_a_negative_weight_names_the_fix(synth_data, tmp_path):
     import json
 

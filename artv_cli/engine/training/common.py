@@ -146,6 +146,10 @@ class TrainConfig:
     1 + motion_weight * |z^i - z^{i-1}| (the channel mean of the clean latents' change, unit-scale latents),
     normalised so the loss keeps its scale. The moving object is a few percent of a frame; this makes its
     motion count. 0 is the plain loss of Eq. 4; the base stage ignores it."""
+    object_weight: float = 0.0
+    """Extra loss weight on what stands out of its frame: each latent pixel's squared error is also weighted
+    by object_weight * |z^i - median(z^i)| (the channel mean of its distance from the frame's median latent
+    pixel), so the subject's own look counts where a plain backdrop is most of the frame. 0 is Eq. 4."""
     concat_refs: bool = False
     """Also feed the two references to Phi_dynamic concatenated to its noisy input (its first convolution
     widened at zero, as image-to-video models take their conditioning frame), beside the T2I-Adapter;
@@ -206,6 +210,8 @@ class TrainConfig:
              "use --first-step-share 0.3"),
             (self.motion_weight < 0, f"--motion-weight must be 0 or more (got {self.motion_weight:g})",
              "use --motion-weight 4"),
+            (self.object_weight < 0, f"--object-weight must be 0 or more (got {self.object_weight:g})",
+             "use --object-weight 8"),
             (self.lora < 0, f"--lora must be 0 (off) or a rank of 1 or more (got {self.lora})",
              "use --lora 8"),
             (self.lora > 0 and self.stage != "artv", f"--lora trains an adapter of an ART-V model, not the "
