@@ -154,10 +154,7 @@ def train(
         ),
     ] = Stage.artv,
     first_step_share: Annotated[
-        float,
-        typer.Option(
-            help="Share of samples whose target is frame 1 (references both frame 0; motion from text)."
-        ),
+        float, typer.Option(help="Share of samples whose target is frame 1 (both references frame 0).")
     ] = 0.0,
     motion_weight: Annotated[
         float,
@@ -167,10 +164,10 @@ def train(
         ),
     ] = 0.0,
     object_weight: Annotated[
-        float,
-        typer.Option(
-            help="Extra loss weight on the subject: + W * |z^i - median(z^i)| per latent pixel (0: none)."
-        ),
+        float, typer.Option(help="Extra loss weight on the subject: + W * |z^i - median(z^i)| per pixel.")
+    ] = 0.0,
+    snr_gamma: Annotated[
+        float, typer.Option(help="Min-SNR-gamma loss weighting: min(SNR, gamma) / SNR per sample (0: none).")
     ] = 0.0,
     concat_refs: Annotated[
         bool,
@@ -299,6 +296,7 @@ def train(
         first_step_share=first_step_share,
         motion_weight=motion_weight,
         object_weight=object_weight,
+        snr_gamma=snr_gamma,
         concat_refs=concat_refs,
         train_text_encoder=train_text_encoder,
         ablate=[a.value for a in ablate or []],

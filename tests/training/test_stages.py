@@ -1,6 +1,7 @@
 """The trainer's stages and sampling knobs: the base (text-to-image) stage, frame-1 oversampling."""
 
 import numpy as np
+import pytest
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -164,23 +165,44 @@ def test_object_weight_counts_the_subject_more_than_the_plain_backdrop_and_zero_
     assert float(object_weights(moved, 8.0)[0, 0, 5, 1]) == 1.0
 
 
-def test_train_with_object_weight_records_it_changes_the_loss_and_a_negative_weight_names_the_fix(
-    synth_data, tmp_path
+def test_min_snr_weights_count_the_noisy_steps_fully_and_the_clean_ones_less():
+    import torch
+    from diffusers import DDIMScheduler
+
+    from artv_cli.engine.training.trainer import min_snr_weights
+
+    scheduler = DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
+    )  # the models'
+    t = torch.tensor([0, 10, 500, 999])
+    weight = min_snr_weights(scheduler, t, 5.0)
+    ab = scheduler.alphas_cumprod[t]
+    snr = ab / (1 - ab)
+    assert torch.allclose(weight, torch.where(snr > 5, 5 / snr, torch.ones(4)), rtol=1e-5)
+    assert float(weight[-1]) == 1.0 and float(weight[0]) < 0.01  # noisiest: full; nearly clean: ~0
+    assert torch.all(weight[:-1] <= weight[1:])  # never less weight for a noisier step
+
+
+# gamma 0.1 weighs every step below t = 687 less (5: below 147); the first step's samples fall there
+@pytest.mark.parametrize("option, value, fix", [("--object-weight", "8", "8"), ("--snr-gamma", "0.1", "5")])
+def test_train_with_a_loss_weighting_records_it_changes_the_loss_and_a_negative_one_names_the_fix(
+    synth_data, tmp_path, option, value, fix
 ):
     import json
 
     base = ["train", "--data", str(synth_data), "--model", "tiny-random", "--steps", "2", "--batch-size", "2"]
     base += ["--validation-videos", "0", "--json"]
     plain = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "plain")])
-    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "run"), "--object-weight", "8"])
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "run"), option, value])
     assert plain.exit_code == 0 and result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["object_weight"] == 8.0
+    key = option[2:].replace("-", "_")
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())[key] == float(value)
     assert (tmp_path / "run" / "model").is_dir()
     first_loss = lambda r: json.loads(r.stdout.strip().splitlines()[-1])["first_loss"]  # noqa: E731
     assert first_loss(result) != first_loss(plain)  # a run is deterministic: same samples, another weight
-    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--object-weight", "-1"])
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), option, "-1"])
     assert result.exit_code != 0
-    assert "--object-weight must be 0 or more" in result.output and "--object-weight 8" in result.output
+    assert f"{option} must be 0 or more" in result.output and f"{option} {fix}" in result.output
 
 
 def test_train_with_motion_weight_records_it_and_a_negative_weight_names_the_fix(synth_data, tmp_path):

@@ -150,6 +150,10 @@ class TrainConfig:
     """Extra loss weight on what stands out of its frame: each latent pixel's squared error is also weighted
     by object_weight * |z^i - median(z^i)| (the channel mean of its distance from the frame's median latent
     pixel), so the subject's own look counts where a plain backdrop is most of the frame. 0 is Eq. 4."""
+    snr_gamma: float = 0.0
+    """Min-SNR-gamma loss weighting (Hang et al., 2023; diffusers' compute_snr): each sample's loss is
+    weighted by min(SNR(t), gamma) / SNR(t), so the nearly clean steps count less and the noisy ones, where a
+    frame's layout, colours and motion are decided, count relatively more. 0 is the plain loss of Eq. 4."""
     concat_refs: bool = False
     """Also feed the two references to Phi_dynamic concatenated to its noisy input (its first convolution
     widened at zero, as image-to-video models take their conditioning frame), beside the T2I-Adapter;
@@ -212,6 +216,8 @@ class TrainConfig:
              "use --motion-weight 4"),
             (self.object_weight < 0, f"--object-weight must be 0 or more (got {self.object_weight:g})",
              "use --object-weight 8"),
+            (self.snr_gamma < 0, f"--snr-gamma must be 0 or more (got {self.snr_gamma:g})",
+             "use --snr-gamma 5"),
             (self.lora < 0, f"--lora must be 0 (off) or a rank of 1 or more (got {self.lora})",
              "use --lora 8"),
             (self.lora > 0 and self.stage != "artv", f"--lora trains an adapter of an ART-V model, not the "

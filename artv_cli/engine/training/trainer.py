@@ -64,11 +64,13 @@ class TrainableParts(torch.nn.Module):
         motion_weight: float = 0.0,
         prior_weight: float = 0.0,
         object_weight: float = 0.0,
+        snr_gamma: float = 0.0,
     ):
         super().__init__()
         self.base = base  # the base stage: Phi_dynamic alone, as a text-to-image model
         self.motion_weight = 0.0 if base else motion_weight
         self.object_weight = object_weight
+        self.snr_gamma = snr_gamma
         self.prior_weight = prior_weight  # LoRA: keep the base's prediction on captions without a trigger
         self.unet, self.mask_unet, self.cond, self.mask_cond = (
             model.unet,
@@ -94,18 +96,21 @@ class TrainableParts(torch.nn.Module):
         prior: torch.Tensor | None = None,  # (B,) bool: no trigger word in the caption (--prior-weight)
     ) -> torch.Tensor:
         """The epsilon loss on eps_hat (Eq. 4 with Eq. 7), weighted towards change with --motion-weight and
-        towards the subject with --object-weight; with --prior-weight, plus the distance to the base model's
-        own eps_hat on the `prior` rows."""
+        towards the subject with --object-weight, per sample by Min-SNR with --snr-gamma; with --prior-weight,
+        plus the distance to the base model's own eps_hat on the `prior` rows."""
         model = self._model[0]
         z_t = add_noise(z0, noise, model.alphas_cumprod[t].view(-1, 1, 1, 1))
         eps_hat = self._eps_hat(z_t, refs, anchor, z_ref, text_ids, t, t_aug, keep_ref)
-        if self.motion_weight == 0 and self.object_weight == 0:
+        if self.motion_weight == 0 and self.object_weight == 0 and self.snr_gamma == 0:
             loss = F.mse_loss(eps_hat, noise.float())
         else:
             weight = (
                 motion_weights(z0, z_ref, self.motion_weight) + object_weights(z0, self.object_weight) - 1
             )
-            loss = ((eps_hat.float() - noise.float()).pow(2) * weight).mean() / weight.mean()
+            errors = (eps_hat.float() - noise.float()).pow(2) * weight
+            if self.snr_gamma > 0:
+                errors = errors * min_snr_weights(model.scheduler, t, self.snr_gamma).view(-1, 1, 1, 1)
+            loss = errors.mean() / weight.mean()
         if self.prior_weight > 0 and prior is not None and bool(prior.any()):
             rows = prior.nonzero().flatten()
             with torch.no_grad(), adapters_off(model):
@@ -149,6 +154,14 @@ def object_weights(z0: torch.Tensor, strength: float) -> torch.Tensor:
     the distance of each latent pixel from its frame's median one, large on the subject of a plain frame."""
     median = z0.float().flatten(2).median(2).values[..., None, None]
     return 1 + strength * (z0.float() - median).abs().mean(1, keepdim=True)
+
+
+def min_snr_weights(scheduler, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """(B,) Min-SNR-gamma weights min(SNR(t), gamma) / SNR(t) of an epsilon loss (--snr-gamma)."""
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(scheduler, t)
+    return snr.clamp(max=gamma) / snr
 
 
 class StepSampler(torch.utils.data.Sampler):
@@ -251,6 +264,7 @@ def train(config: TrainConfig, on_event: OnEvent | None = None) -> TrainResult:
         base=base_stage,
         motion_weight=config.motion_weight,
         object_weight=config.object_weight,
+        snr_gamma=config.snr_gamma,
         prior_weight=config.prior_weight,
     ).train()
     if not method.use_mask or base_stage:  # the ablation without Phi_mask, or the base stage: no Phi_mask
