@@ -259,7 +259,8 @@ def main() -> None:
     parser.add_argument(
         "--round-trip-only", action="store_true", help="no video: only the autoencoder's round trip (step 5)"
     )
-    flags = ("--guidance-text", "--guidance-ref", "--guidance-anchor", "--guidance-stop", "--colour-lock")
+    flags = ("--guidance-text", "--guidance-ref", "--guidance-anchor", "--guidance-stop", "--colour-lock",
+             "--subject-lock")  # fmt: skip
     for flag in flags:
         parser.add_argument(flag, type=float, help="the sampler's (default: the model folder's)")
     parser.add_argument("--noise-level", type=int, help="noise step on the references (default: the model's)")

@@ -248,7 +248,7 @@ def test_colour_lock_holds_every_frames_median_colour_at_the_anchors(animate):
     """With the lock at 1 every frame after the anchor has the anchor's median colour (to rounding), at
     0.5 frame 1 is pulled half the way; at 0 the random model drifts."""
     from artv_cli.engine.model.artv import ARTVModel
-    from artv_cli.engine.sampling.loop import median_colours
+    from artv_cli.engine.sampling.colours import median_colours
 
     model = pixel_vae(ARTVModel.random("tiny", seed=0).eval())
     given = image() * 0.3 + torch.tensor([0.5, -0.5, 0.0]).view(1, 3, 1, 1) if animate else None
@@ -269,7 +269,7 @@ def test_the_picture_is_frame_0_and_the_lock_holds_its_own_colours_through_a_los
     frame 0 is still the picture to the byte, and the colour lock holds the later frames at the picture's
     median colours, not at the autoencoder's version of them."""
     from artv_cli.engine.model.artv import ARTVModel
-    from artv_cli.engine.sampling.loop import median_colours
+    from artv_cli.engine.sampling.colours import median_colours
 
     model = pixel_vae(ARTVModel.random("tiny", seed=0).eval())
     decode = model.decode_latents

@@ -37,6 +37,14 @@ def test_every_place_that_names_a_setting_has_every_one():
     assert set(FAST_KEYS) <= set(SETTINGS)
 
 
+@pytest.mark.parametrize("page", ["batch.md", "storyboards.md"])
+def test_the_pages_that_list_the_batch_columns_and_storyboard_keys_name_every_setting(page):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / page).read_text()
+    assert [name for name in FLAGS if f"`{name}`" not in text] == []
+
+
 def test_one_order_everywhere_given_then_fast_then_model_then_default():
     config = ARTVConfig(steps=12, scheduler="dpm++", colour_lock=1.0, t_test=150, fast={"steps": 6})
     values, sources = resolve({"guidance_text": 3.0}, config)

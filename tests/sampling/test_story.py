@@ -182,9 +182,11 @@ def test_a_story_renders_its_summed_frames_and_chains_the_references(tiny_model,
     assert not (tmp_path / ".story.mp4.story").exists()
 
 
-def test_interrupted_story_is_playable_and_resumes_to_the_same_frames(tmp_path, monkeypatch, request):
+@pytest.mark.parametrize("locks", ["", "colour_lock: 1\nsubject_lock: 1\n"], ids=["plain", "locks"])
+def test_interrupted_story_is_playable_and_resumes_to_the_same_frames(tmp_path, monkeypatch, request, locks):
+    """With the colour locks too: their targets, the anchor's colours, are part of the saved state."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "three.yaml").write_text(THREE)
+    (tmp_path / "three.yaml").write_text(THREE.replace("noise_level: 0\n", "noise_level: 0\n" + locks))
     straight = invoke(["story", "three.yaml", "-o", "straight.mp4"])
     assert straight.exit_code == 0, straight.output
 

@@ -71,6 +71,8 @@ class ARTVConfig:
     """Recommended sampler for this model, ddim or dpm++ (used when the user gives none)."""
     colour_lock: float = 0.0
     """Recommended colour lock, 0-1 (the sampler's; 0 = off; used when the user gives none)."""
+    subject_lock: float = 0.0
+    """Recommended subject lock, 0-1 (the sampler's; 0 = off; used when the user gives none)."""
     fast: dict = field(default_factory=dict)
     """The model's measured speed preset, what `--fast` uses where the user gives no value: any of
     the render settings marked `fast` in engine/sampling/settings.py, checked when a render reads it

@@ -14,6 +14,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from artv_cli.engine.model.artv import ARTVModel, Conditions, to_frames
 from artv_cli.engine.model.lora import use_adapters
 from artv_cli.engine.model.masked import add_noise, guided_epsilon
+from artv_cli.engine.sampling.colours import colour_targets, lock_colours
 
 OnStep = Callable[[int, int, int, "np.ndarray | None"], None]
 """on_step(frame, step, total_steps, preview): progress of the frame being denoised."""
@@ -73,6 +74,8 @@ class SampleSettings:
     """Run Phi_mask every k-th step and reuse its mask in between (1 = every step; a speed knob)."""
     colour_lock: float = 0.0
     """Pull each new frame's median colour this far (0-1) towards the anchor's (0 = off; step 7)."""
+    subject_lock: float = 0.0
+    """Pull each new frame's subject colour this far (0-1) towards the anchor's subject's (0 = off; 7)."""
     preview: bool = False
     """Hand each finished frame to `on_step` with its frame's last step (the command draws it; step 9)."""
     lora: tuple[str, ...] | list[str] = ()
@@ -88,7 +91,7 @@ class RenderState:
     prev: torch.Tensor | None = None  # (1, 4, h, w) z^{i-1}; None before frame 0 exists
     prev2: torch.Tensor | None = None  # (1, 4, h, w) z^{i-2}
     anchor: torch.Tensor | None = None  # (1, 4, h, w) z_a; None means a blank anchor
-    anchor_colours: np.ndarray | None = None  # (B, 3) the anchor picture's median colours (colour lock)
+    anchor_colours: np.ndarray | None = None  # (B, 2, 3) the anchor picture's median and subject colours
     frames_done: int = 0
     counters: dict = field(default_factory=lambda: {"unet_rows": 0, "mask_rows": 0})  # network rows run
 
@@ -206,7 +209,7 @@ def render(
         picture = to_frames(image)
         state.prev, state.prev2 = z0, z0
         if state.anchor is None or reanchor:
-            state.anchor, state.anchor_colours = z0, median_colours(picture)
+            state.anchor, state.anchor_colours = z0, colour_targets(picture)
             reanchor = False  # done: the image is the anchor
         state.frames_done += 1
         yield frames_of(picture)
@@ -312,14 +315,16 @@ def render(
             if on_step is not None and not (settings.preview and step + 1 == steps):  # preview: step 9
                 on_step(frame, step + 1, steps, None)
 
-        # 7. Colour lock, if asked: shift the decoded frame's median colour this far towards the anchor's
-        #    and encode it back, so the background does not drift over a long video (the median is the
-        #    background's colour when the subject is smaller than half the frame).
+        # 7. Colour locks, if asked: shift the decoded frame's median colour this far towards the anchor's
+        #    (the background's, when the subject is smaller than half the frame), and its subject's colour
+        #    towards the anchor's subject's, and encode it back, so colours do not drift (colours.py).
         locked = None
-        if settings.colour_lock and has_anchor:
+        if (settings.colour_lock or settings.subject_lock) and has_anchor:
             if state.anchor_colours is None:  # an anchor the loop made: its decoded colours
-                state.anchor_colours = median_colours(model.decode_latents(state.anchor))
-            z, locked = lock_colours(model, z, state.anchor_colours, settings.colour_lock)
+                state.anchor_colours = colour_targets(model.decode_latents(state.anchor))
+            z, locked = lock_colours(
+                model, z, state.anchor_colours, settings.colour_lock, settings.subject_lock
+            )
 
         # 8. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 (or a storyboard segment's
         #    first frame, re-anchoring) becomes the anchor too. The state is complete before the frame
@@ -352,23 +357,6 @@ def render(
         yield frames_of(pending.result(), state.frames_done - 1)
     if decoder is not None:
         decoder.shutdown()
-
-
-def median_colours(pixels: np.ndarray) -> np.ndarray:
-    """Per-channel median colour (B, 3), as float, of uint8 frames (B, H, W, 3)."""
-    return np.median(pixels.reshape(len(pixels), -1, 3), axis=1).astype(np.float32)
-
-
-def lock_colours(
-    model: ARTVModel, z: torch.Tensor, target: np.ndarray, strength: float
-) -> tuple[torch.Tensor, np.ndarray]:
-    """The colour lock: decode latents z (B, 4, h, w), shift each frame's median colour `strength` of the
-    way to `target` (B, 3), and encode it back. Returns the new latents and the shifted uint8 frames."""
-    pixels = model.decode_latents(z)
-    shift = strength * (target - median_colours(pixels))
-    locked = np.clip(pixels + shift[:, None, None, :], 0, 255).round().astype(np.uint8)
-    z = model.encode_images(torch.from_numpy(locked).permute(0, 3, 1, 2).float() / 127.5 - 1).float()
-    return z, locked
 
 
 @torch.inference_mode()  # inference mode is per thread: the background decoder needs its own

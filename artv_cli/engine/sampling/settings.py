@@ -144,6 +144,12 @@ SETTINGS: dict[str, Setting] = {
             low=0, high=1, model_key="colour_lock", example="1, or 0 for off",
         ),
         Setting(
+            "subject_lock", float, 0.0,
+            "Pull each frame's subject colour (pixels far off its median colour) this far (0-1) towards "
+            "the anchor's subject's, against the subject's colour drift; 0 = off.",
+            low=0, high=1, model_key="subject_lock", example="1, or 0 for off",
+        ),
+        Setting(
             "mask_every", int, 1,
             "Run the mask network every k-th step and reuse its mask (faster, approximate).",
             low=1, fast=True, example="2",

@@ -264,7 +264,9 @@ def render_story(
             saved[k].to(device) if saved[k] is not None else None for k in ("prev", "prev2", "anchor")
         )
         state.frames_done = int(saved["frames_done"])
-        colours = saved.get("anchor_colours")  # the colour lock's target (absent in older partial renders)
+        colours = saved.get("anchor_colours")  # the colour locks' targets (absent in older partial renders)
+        if colours is not None and colours.dim() == 2:  # an older partial render: the median colour alone
+            colours = torch.stack([colours, torch.full_like(colours, float("nan"))], dim=1)
         state.anchor_colours = colours.numpy() if colours is not None else None
     else:
         shutil.rmtree(work, ignore_errors=True)
