@@ -91,7 +91,7 @@ class RenderState:
     prev: torch.Tensor | None = None  # (1, 4, h, w) z^{i-1}; None before frame 0 exists
     prev2: torch.Tensor | None = None  # (1, 4, h, w) z^{i-2}
     anchor: torch.Tensor | None = None  # (1, 4, h, w) z_a; None means a blank anchor
-    anchor_colours: np.ndarray | None = None  # (B, 2, 3) the anchor picture's median and subject colours
+    anchor_colours: np.ndarray | None = None  # (B, 2, 4) the anchor's median and subject colours (colours.py)
     frames_done: int = 0
     counters: dict = field(default_factory=lambda: {"unet_rows": 0, "mask_rows": 0})  # network rows run
 

@@ -266,6 +266,7 @@ def render_story(
         state.frames_done = int(saved["frames_done"])
         colours = saved.get("anchor_colours")  # the colour locks' targets (absent in older partial renders)
         if colours is not None and colours.dim() == 2:  # an older partial render: the median colour alone
+            colours = torch.cat([colours, torch.ones(len(colours), 1)], dim=1)
             colours = torch.stack([colours, torch.full_like(colours, float("nan"))], dim=1)
         state.anchor_colours = colours.numpy() if colours is not None else None
     else:
