@@ -242,6 +242,9 @@ def main() -> None:
         "artv, Phi_mask every 2nd step": SampleSettings(**base, mask_every=2),
         "artv --fast (DPM-Solver++ 12 steps)": SampleSettings(**(base | {"steps": 12}), scheduler="dpm++"),
         "artv --colour-lock 1 (a decode and an encode per frame)": SampleSettings(**base, colour_lock=1.0),
+        "artv --colour-lock 1 --subject-lock 1 (the same decode)": SampleSettings(
+            **base, colour_lock=1.0, subject_lock=1.0
+        ),
     }
     for name, settings in variants.items():
         results.append(run(name, render(model, prompt, settings, image=image), model, device, args.warmup))
