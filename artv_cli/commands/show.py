@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from artv_cli.console import cell_rows, err, half_block_cells, interrupted_status
+from artv_cli.console import cell_rows, err, half_block_cells, interrupted_status, raise_if_terminated
 
 HIDE, SHOW, RESET = "\x1b[?25l", "\x1b[?25h", "\x1b[0m"
 
@@ -64,6 +64,7 @@ def _play(shown, columns: int, loop: bool) -> None:
                     out.write(f"\x1b[{drawn}A\x1b7{escape}\x1b8\x1b[{drawn}B")
                 out.flush()
                 time.sleep(1 / max(shown.fps, 1e-3))
+                raise_if_terminated()  # a Ctrl-C whose KeyboardInterrupt was lost in a finalizer
                 if interactive and _key_pressed() in ("q", "Q"):
                     return
             if not loop:

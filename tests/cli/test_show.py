@@ -116,3 +116,23 @@ def test_playing_in_a_terminal_stops_and_gives_the_terminal_back(video, how):
     assert drawn.count(b"\x1b[?25l") == 1  # the cursor was hidden while playing ...
     assert drawn.rstrip().endswith(b"\x1b[?25h") or b"\x1b[?25h" in drawn[-200:]  # ... and shown again
     assert re.search(rb"\x1b\[\d+A", drawn)  # drawn in place: the cursor goes back up over the frame
+
+
+def test_a_ctrl_c_whose_interrupt_was_lost_still_stops_a_looping_player(video, monkeypatch, capsys):
+    """Python drops an exception raised by a signal handler that lands in a finalizer; the player then
+    looked for the Ctrl-C only there and looped on. It checks the remembered signal every frame."""
+    from artv_cli import console
+    from artv_cli.commands.show import _play
+    from artv_cli.engine.data.sheet import load
+
+    monkeypatch.setattr(console, "_interrupted", True)  # the handler ran; its KeyboardInterrupt was lost
+    frames = []
+
+    def sleep(seconds):  # a frame's wait; a player that never stops fails here instead of hanging
+        frames.append(seconds)
+        assert len(frames) < 50, "the player went on after Ctrl-C"
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    with pytest.raises(KeyboardInterrupt):
+        _play(load(video), 20, loop=True)
+    assert capsys.readouterr().out.count("frame ") == 1  # stopped after the frame it was drawing
