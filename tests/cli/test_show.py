@@ -125,6 +125,7 @@ def test_a_ctrl_c_whose_interrupt_was_lost_still_stops_a_looping_player(video, m
     from artv_cli.commands.show import _play
     from artv_cli.engine.data.sheet import load
 
+    shown = load(video)  # before sleep is replaced: the reader waits on ffmpeg with it
     monkeypatch.setattr(console, "_interrupted", True)  # the handler ran; its KeyboardInterrupt was lost
     frames = []
 
@@ -134,5 +135,5 @@ def test_a_ctrl_c_whose_interrupt_was_lost_still_stops_a_looping_player(video, m
 
     monkeypatch.setattr(time, "sleep", sleep)
     with pytest.raises(KeyboardInterrupt):
-        _play(load(video), 20, loop=True)
+        _play(shown, 20, loop=True)
     assert capsys.readouterr().out.count("frame ") == 1  # stopped after the frame it was drawing
