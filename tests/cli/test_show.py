@@ -5,6 +5,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import termios
@@ -75,6 +76,8 @@ def _in_a_terminal(args: list[str], stop) -> tuple[int, bytes]:
     def controlling_terminal():  # as a shell does: its own session, the pty its terminal (Ctrl-C works)
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's foreground job takes Ctrl-C, even where
+        # the tests run in the background, whose children inherit an ignored SIGINT (`nohup pytest &`)
 
     command = [sys.executable, "-m", "artv_cli", *args]
     process = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
