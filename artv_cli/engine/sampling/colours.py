@@ -54,10 +54,10 @@ def shift_colours(pixels: np.ndarray, targets: np.ndarray, background: float, su
     in proportion to its coverage: how far along the way from the background to the subject it lies (0 on
     the background, 1 on the subject, between on soft edges and fading traces), so edges stay soft and a
     trace the subject leaves behind is recoloured, not made solid."""
-    shift = background * (targets[:, 0, :3] - median_colours(pixels))
+    now = colour_targets(pixels) if subject else None  # its median too: measured once
+    shift = background * (targets[:, 0, :3] - (now[:, 0, :3] if subject else median_colours(pixels)))
     moved = pixels + shift[:, None, None, :]
     if subject:
-        now = colour_targets(pixels)
         for b in range(len(pixels)):
             if np.isnan(now[b, 1]).any() or np.isnan(targets[b, 1]).any():
                 continue  # no subject in the frame or in the anchor: nothing to move

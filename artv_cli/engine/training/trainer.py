@@ -152,6 +152,8 @@ def motion_weights(z0: torch.Tensor, z_ref: torch.Tensor, strength: float) -> to
 def object_weights(z0: torch.Tensor, strength: float) -> torch.Tensor:
     """(B, 1, h, w) loss weights 1 + strength * |z^i - median(z^i)| averaged over channels (--object-weight):
     the distance of each latent pixel from its frame's median one, large on the subject of a plain frame."""
+    if strength == 0:  # off (only --motion-weight or --snr-gamma): no median per step
+        return torch.ones_like(z0[:, :1], dtype=torch.float32)
     median = z0.float().flatten(2).median(2).values[..., None, None]
     return 1 + strength * (z0.float() - median).abs().mean(1, keepdim=True)
 
