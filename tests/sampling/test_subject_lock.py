@@ -64,6 +64,19 @@ def test_a_frame_where_far_more_than_the_subject_stands_out_is_left_to_the_colou
     assert np.array_equal(shift_colours(patch[None], anchor, 0.0, 1.0)[0], patch)
 
 
+def test_a_frame_whose_only_subject_is_a_faint_ghost_is_left_to_the_colour_lock():
+    """Once the subject has left, a faint patch (under half the anchor's contrast) must not be made the
+    subject's colour: the next frames would grow it."""
+    anchor = colour_targets(frame((28, 94, 95), (210, 49, 199))[None])
+    ghost = frame((28, 94, 95), (70, 81, 137), box=(56, 64, 0, 20))  # 0.29 of the way, bluish
+    assert np.array_equal(shift_colours(ghost[None], anchor, 0.0, 1.0)[0], ghost)
+    strong = frame((28, 94, 95), (150, 60, 200), box=(56, 64, 0, 20))  # the subject drawn in another hue
+    assert (
+        np.abs(colour_targets(shift_colours(strong[None], anchor, 0.0, 1.0))[0, 1, :3] - [210, 49, 199]).max()
+        <= 1
+    )
+
+
 @pytest.mark.parametrize("value", ["1.5", "-0.1"])
 def test_a_subject_lock_out_of_range_is_refused_naming_the_fix(tmp_path, value):
     result = CliRunner().invoke(app, ["generate", "a red ball", "-o", str(tmp_path / "v.mp4"),

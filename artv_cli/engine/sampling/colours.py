@@ -25,6 +25,11 @@ MAX_GROWTH = 3.0
 left alone: something other than the subject (a drifting background) stands out, and recolouring it would
 grow the subject frame by frame."""
 
+MIN_STRENGTH = 0.5
+"""A frame whose subject stands out from its background by less than this share of the anchor's subject's
+contrast is left alone: a ghost or a fading trace, which recolouring would make solid and the next frames
+would grow (a faint bluish patch on a teal backdrop turned magenta once the magenta subject had left)."""
+
 
 def median_colours(pixels: np.ndarray) -> np.ndarray:
     """Per-channel median colour (B, 3), as float, of uint8 frames (B, H, W, 3)."""
@@ -64,6 +69,8 @@ def shift_colours(pixels: np.ndarray, targets: np.ndarray, background: float, su
             if now[b, 1, 3] > MAX_GROWTH * targets[b, 1, 3]:
                 continue  # more stands out than the anchor's subject: not the subject alone
             towards = now[b, 1, :3] - now[b, 0, :3]
+            if np.linalg.norm(towards) < MIN_STRENGTH * np.linalg.norm(targets[b, 1, :3] - targets[b, 0, :3]):
+                continue  # fainter than the subject: a ghost or a trace, not the subject in another colour
             offset = pixels[b].astype(np.float32) - now[b, 0, :3]
             coverage = np.clip(offset @ towards / max(float(towards @ towards), 1.0), 0, 1)[..., None]
             moved[b] += subject * coverage * (targets[b, 1, :3] - (now[b, 1, :3] + shift[b]))
