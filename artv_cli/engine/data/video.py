@@ -6,11 +6,14 @@ leaves a file that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -34,6 +37,38 @@ def check_frames_dir(path: Path) -> None:
                 f"--frames-dir {path} holds other files ({', '.join(sorted(others)[:3])})",
                 "give a new or empty folder; artv only replaces frames it wrote itself",
             )
+
+
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Ctrl-C and SIGTERM held back while ffmpeg is started, handed a frame or closed, then handed to their
+    own handlers on leaving. Raised inside imageio-ffmpeg's generator, an interruption would leave ffmpeg
+    running unattended (while it starts) or killed without waiting (while it reads or finishes): ffmpeg
+    could then write the partial file after the writer had removed it. Held, it lands after: the writer
+    closes ffmpeg, waits for it, then cleans up. (Python runs signal handlers in the main thread only, so
+    holding them there holds them for the process; a signal mask would not, with other threads running.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = {n: signal.getsignal(n) for n in HELD_SIGNALS}
+    held = {n: h for n, h in held.items() if h is not None}  # a handler set outside Python stays
+    for number in held:
+        signal.signal(number, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in held.items():
+            signal.signal(number, handler)
+        if caught:
+            number, handler = caught[0], held[caught[0]]
+            if callable(handler):
+                handler(number, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(number)
 
 
 class VideoWriter:
@@ -108,11 +143,12 @@ class VideoWriter:
         if self.kind == "png":
             Image.fromarray(frame).save(self.partial / f"{self.count:06d}.png")
         else:
-            if self._writer is None:
-                height, width = frame.shape[:2]
-                self._writer = self._open(width, height)
-                self._send(None)
-            self._send(np.ascontiguousarray(frame))
+            with signals_held():
+                if self._writer is None:
+                    height, width = frame.shape[:2]
+                    self._writer = self._open(width, height)
+                    self._send(None)
+                self._send(np.ascontiguousarray(frame))
         if self.partial_dir is not None:
             Image.fromarray(frame).save(self.partial_dir / f"{self.count:06d}.png")
         self.count += 1
@@ -131,7 +167,8 @@ class VideoWriter:
         try:  # a signal may land here too (SIGTERM while ffmpeg finishes): then nothing half-written stays
             if self._writer is not None:
                 try:
-                    self._writer.close()
+                    with signals_held():  # ffmpeg finishes (or is stopped) and is waited for
+                        self._writer.close()
                 except Exception:
                     if exc_type is None:
                         raise
