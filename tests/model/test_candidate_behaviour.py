@@ -1,13 +1,14 @@
-"""What a new default model must show a user before it ships (the third generation's behaviour targets),
-through the CLI and the world scorer: an off-palette picture keeps its colour, a prompt that names only the
-motion moves a centred object and keeps its look, and four directions from the centre.
+"""What the default model must show a user (the third generation's behaviour targets), through the CLI and
+the world scorer: four directions from the centre, an off-palette picture keeping its colour, and a prompt
+that names only the motion moving a centred object and keeping its look.
 
-The shipped model is the second generation and does not pass them yet (its autoencoder snaps colours to the
-palette, and its direction from a centred start is at chance), so they check a candidate model folder:
+They check the shipped default, or another model folder (a candidate for the next one):
 
     ARTV_CANDIDATE_MODEL=path/to/model python -m pytest -m slow tests/model/test_candidate_behaviour.py
 
-When a candidate passes and ships, `candidate` below becomes the embedded default and the mark goes.
+The shipped third generation follows the four directions (run by default). It does not yet keep the look
+in 90 % of frames in the two picture tests (0.875 and 0.125 of frames, 2026-11-30), so those are marked
+slow: targets to check a candidate against, run with `-m slow`.
 """
 
 import os
@@ -23,16 +24,13 @@ from artv_cli.engine.data.images import LoadedImage
 from artv_cli.engine.data.video import read_video
 from artv_cli.engine.data.world import DIRECTIONS
 from artv_cli.engine.evaluation.worldscore import PromptObject, WorldPrompt, WorldScorer
-
-pytestmark = pytest.mark.slow
+from artv_cli.engine.hub.registry import resolve_model
 
 
 @pytest.fixture(scope="module")
 def candidate() -> Path:
     folder = os.environ.get("ARTV_CANDIDATE_MODEL")
-    if not folder:
-        pytest.skip("set ARTV_CANDIDATE_MODEL to the model folder to check")
-    return Path(folder)
+    return Path(folder) if folder else resolve_model("default").folder
 
 
 def draw(path: Path, colour, shape: str, centre, background, size=(256, 256), radius=0.12) -> np.ndarray:
@@ -49,8 +47,10 @@ def draw(path: Path, colour, shape: str, centre, background, size=(256, 256), ra
     return np.asarray(image)
 
 
-def animate(model: Path, picture: Path, prompt: str, out: Path, seed: int = 0) -> np.ndarray:
-    args = ["animate", picture, prompt, "--model", model, "--seed", seed, "--out", out]
+def animate(
+    model: Path, picture: Path, prompt: str, out: Path, seed: int = 0, frames: int = 16
+) -> np.ndarray:
+    args = ["animate", picture, prompt, "--model", model, "--seed", seed, "--frames", frames, "--out", out]
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     frames, _ = read_video(out)
@@ -64,6 +64,7 @@ def scored(frames: np.ndarray, truth: PromptObject, background: str) -> tuple[di
     return scorer.result()["objects"][0], scorer.look_kept(0)
 
 
+@pytest.mark.slow
 def test_an_off_palette_picture_is_frame_0_and_keeps_its_colour(candidate, tmp_path):
     """A red 25 off the palette's on a grey 12 off the world's: frame 0 is the picture (error <= 6 of 255),
     and the later frames keep the drawn colour and shape (every channel within 20) while it moves right."""
@@ -77,6 +78,7 @@ def test_an_off_palette_picture_is_frame_0_and_keeps_its_colour(candidate, tmp_p
     assert found["direction_ok"], found
 
 
+@pytest.mark.slow
 def test_a_motion_only_prompt_moves_a_centred_object_and_keeps_its_look(candidate, tmp_path):
     """No colour, no shape in the words: the picture gives the look, the words the motion."""
     draw(tmp_path / "square.png", (64, 100, 212), "square", (0.5, 0.5), (104, 112, 108))
@@ -90,7 +92,9 @@ def test_a_motion_only_prompt_moves_a_centred_object_and_keeps_its_look(candidat
 def test_four_directions_from_the_centre(candidate, tmp_path, direction):
     """From a centred start the picture says nothing of the direction: only the words can."""
     draw(tmp_path / "ball.png", (220, 40, 40), "circle", (0.5, 0.5), (110, 110, 110))
-    frames = animate(candidate, tmp_path / "ball.png", f"the red ball moves {direction}", tmp_path / "v.mp4")
+    frames = animate(
+        candidate, tmp_path / "ball.png", f"the red ball moves {direction}", tmp_path / "v.mp4", frames=8
+    )
     found, _ = scored(frames, PromptObject("red", "circle", direction, None), "grey")
     moved = np.asarray(found["motion_px"], float)
     assert found["direction_ok"], found
