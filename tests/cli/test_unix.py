@@ -96,7 +96,7 @@ def test_a_null_setting_in_a_storyboard_is_the_model_folders_recommendation(tmp_
     plan = CliRunner().invoke(app, ["story", str(board), "--dry-run"])
     assert plan.exit_code == 0, plan.output
     rows = [line.split() for line in plan.stdout.splitlines() if line.strip()[:1].isdigit()]
-    assert [(r[4], r[5]) for r in rows] == [("0", "12")]  # seed's own default; the default model's 12 steps
+    assert [(r[4], r[5]) for r in rows] == [("0", "6")]  # seed's own default; the default model's 6 steps
     bad = tmp_path / "bad.yaml"
     bad.write_text("scheduler: euler\nsegments:\n  - prompt: a red circle\n    frames: 2\n")
     refused = CliRunner().invoke(app, ["story", str(bad), "--dry-run"])
