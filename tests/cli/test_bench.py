@@ -186,7 +186,7 @@ def test_restore_words_gives_the_encoder_back_the_direction_and_leaves_the_rest(
         monkeypatch,
     )
     report = json.loads((out / "restore_words.json").read_text())
-    assert report["error_before"] > 0 and report["error_after"] > 0, report
+    assert 0 < report["error_after"] < 2 * report["error_before"], report  # a kept encoder is not wrecked
     shipped = resolve_model("default").folder
     assert EMBEDDED_MODELS["default"] in str(shipped)
     same = (out / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
