@@ -245,6 +245,9 @@ def main() -> None:
         "artv --colour-lock 1 --subject-lock 1 (the same decode)": SampleSettings(
             **base, colour_lock=1.0, subject_lock=1.0
         ),
+        "artv, the three locks at 1 (the same decode)": SampleSettings(
+            **base, colour_lock=1.0, subject_lock=1.0, background_lock=1.0
+        ),
     }
     for name, settings in variants.items():
         results.append(run(name, render(model, prompt, settings, image=image), model, device, args.warmup))

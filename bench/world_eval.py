@@ -83,7 +83,7 @@ def settings_for(model, args, frames: int, seed: int) -> SampleSettings:
 
 SAMPLER_KEYS = (
     "steps", "scheduler", "guidance_text", "guidance_ref", "guidance_anchor", "guidance_stop", "noise_level",
-    "colour_lock", "subject_lock",
+    "colour_lock", "subject_lock", "background_lock",
     "mask_every", "first_frame_steps", "lora",
 )  # fmt: skip
 
@@ -233,6 +233,9 @@ def main() -> None:
     parser.add_argument("--colour-lock", type=float, help="the sampler's colour lock (default: the model's)")
     parser.add_argument(
         "--subject-lock", type=float, help="the sampler's subject lock (default: the model's)"
+    )
+    parser.add_argument(
+        "--background-lock", type=float, help="the sampler's background lock (default: the model's)"
     )
     parser.add_argument("--noise-level", type=int, help="noise step on the references (default: the model's)")
     parser.add_argument("--mask-every", type=int, default=1, help="run Phi_mask every k-th step (speed knob)")

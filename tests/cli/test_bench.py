@@ -404,3 +404,13 @@ def test_picture_eval_round_trip_only_scores_the_autoencoder_alone(tmp_path, mon
     assert row["summary"]["colour_kept"] == sum(v["colour_kept"] for v in row["videos"])
     assert row["summary"]["round_trip_error_mean"] < 3 and row["summary"]["colour_kept"] == 4, row["summary"]
     assert all(v["latent_noise_change"] > 0 for v in row["videos"])  # noise in the latents shows
+
+
+def test_lock_cost_times_each_lock_beside_the_decode_and_encode(tmp_path, monkeypatch):
+    out = tmp_path / "locks.json"
+    monkeypatch.setattr("torch.set_num_threads", lambda n: None)  # leave the test process's threads alone
+    run_script("lock_cost.py", ["--repeats", "2", "--out", str(out)], monkeypatch)
+    rows = json.loads(out.read_text())["rows"]
+    assert set(rows) == {"64x64", "256x256"}
+    keys = {"decode_ms", "encode_ms", "colour_lock_ms", "colour_and_subject_locks_ms", "three_locks_ms"}
+    assert all(set(row) == keys and all(v > 0 for v in row.values()) for row in rows.values())

@@ -182,9 +182,12 @@ def test_a_story_renders_its_summed_frames_and_chains_the_references(tiny_model,
     assert not (tmp_path / ".story.mp4.story").exists()
 
 
-@pytest.mark.parametrize("locks", ["", "colour_lock: 1\nsubject_lock: 1\n"], ids=["plain", "locks"])
+@pytest.mark.parametrize(
+    "locks", ["", "colour_lock: 1\nsubject_lock: 1\nbackground_lock: 1\n"], ids=["plain", "locks"]
+)
 def test_interrupted_story_is_playable_and_resumes_to_the_same_frames(tmp_path, monkeypatch, request, locks):
-    """With both colour locks on, too (their decode and encode in every frame of every segment)."""
+    """With the three locks on, too (their decode and encode in every frame of every segment, and the
+    background lock's target carried across the interruption)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "three.yaml").write_text(THREE.replace("noise_level: 0\n", "noise_level: 0\n" + locks))
     straight = invoke(["story", "three.yaml", "-o", "straight.mp4"])

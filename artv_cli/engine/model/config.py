@@ -73,6 +73,8 @@ class ARTVConfig:
     """Recommended colour lock, 0-1 (the sampler's; 0 = off; used when the user gives none)."""
     subject_lock: float = 0.0
     """Recommended subject lock, 0-1 (the sampler's; 0 = off; used when the user gives none)."""
+    background_lock: float = 0.0
+    """Recommended background lock, 0-1 (the sampler's; 0 = off; for models of a still camera)."""
     fast: dict = field(default_factory=dict)
     """The model's measured speed preset, what `--fast` uses where the user gives no value: any of
     the render settings marked `fast` in engine/sampling/settings.py, checked when a render reads it

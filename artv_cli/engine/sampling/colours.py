@@ -6,6 +6,11 @@ pixels that stand SUBJECT_GAP or more off the frame's median, towards the anchor
 pixel as far as it covers the subject. Both decode the frame, change its pixels and encode it back, so the
 next frame's references carry the corrected colours. They correct colour only: a subject that the model
 lost or redrew in another shape stays lost or redrawn.
+
+The background lock, for a still camera, then moves each pixel that lies near the anchor's background at
+the same place back to it: the faint haze and stains a long video gathers (an object's colour bleeding into
+the edge it left by, then spreading) are undone each frame, while the subject, which stands far off the
+background, is left alone.
 """
 
 from __future__ import annotations
@@ -77,11 +82,57 @@ def shift_colours(pixels: np.ndarray, targets: np.ndarray, background: float, su
     return np.clip(moved, 0, 255).round().astype(np.uint8)
 
 
+def background_image(pixels: np.ndarray) -> np.ndarray:
+    """The background lock's target (B, H, W, 3) float of anchor frames (B, H, W, 3): the frame with its
+    subject (the pixels SUBJECT_GAP or more off its median colour) filled with that median."""
+    flat = pixels.astype(np.float32)
+    median = median_colours(pixels)[:, None, None, :]
+    subject = np.abs(flat - median).max(axis=-1, keepdims=True) >= SUBJECT_GAP
+    return np.where(subject, median, flat)
+
+
+EDGE = 2
+"""Pixels this close (in pixels) to what stands a fade or more off the anchor's background are the
+subject's soft edge, and the background lock leaves them alone (pulling them would wear the corners away)."""
+
+
+def hold_background(
+    pixels: np.ndarray, image: np.ndarray, targets: np.ndarray, strength: float
+) -> np.ndarray:
+    """Frames (B, H, W, 3) uint8 with each pixel moved back towards the anchor's background `image` (B, H,
+    W, 3; `background_image`) at its place: `strength` of the way where it matches it, fading to none at
+    the fade distance (SUBJECT_GAP, or half the anchor's subject's contrast where that is less, so that a
+    subject of little contrast is not taken for a stain). What stands the fade or more off, and the pixels
+    within EDGE of it, are the subject and its soft edge: left alone. Frames whose anchor has no subject
+    (NaN in targets[:, 1], `colour_targets`) are left alone: anything in them may be a faint subject."""
+    out = pixels.astype(np.float32)
+    for b in range(len(pixels)):
+        if np.isnan(targets[b, 1]).any():
+            continue
+        contrast = float(np.abs(targets[b, 1, :3] - targets[b, 0, :3]).max())
+        fade = min(SUBJECT_GAP, 0.5 * contrast)
+        gap = np.abs(out[b] - image[b]).max(axis=-1)
+        far = torch.from_numpy((gap >= fade).astype(np.float32))[None, None]
+        edge = torch.nn.functional.max_pool2d(far, 2 * EDGE + 1, stride=1, padding=EDGE)[0, 0].numpy() > 0
+        weight = np.where(edge, 0.0, strength * np.clip(1 - gap / fade, 0, 1))[..., None]
+        out[b] += weight * (image[b] - out[b])
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
 def lock_colours(
-    model, z: torch.Tensor, targets: np.ndarray, background: float, subject: float = 0.0
+    model,
+    z: torch.Tensor,
+    targets: np.ndarray,
+    background: float,
+    subject: float = 0.0,
+    still: float = 0.0,
+    image: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, np.ndarray]:
-    """The locks on latents z (B, 4, h, w): decode, `shift_colours` towards `targets` (B, 2, 4), encode
-    back. Returns the new latents and the shifted uint8 frames."""
+    """The locks on latents z (B, 4, h, w): decode, `shift_colours` towards `targets` (B, 2, 4), then
+    `hold_background` towards `image` with strength `still` (0: off), encode back. Returns the new latents
+    and the locked uint8 frames."""
     locked = shift_colours(model.decode_latents(z), targets, background, subject)
+    if still and image is not None:
+        locked = hold_background(locked, image, targets, still)
     z = model.encode_images(torch.from_numpy(locked).permute(0, 3, 1, 2).float() / 127.5 - 1).float()
     return z, locked

@@ -14,7 +14,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from artv_cli.engine.model.artv import ARTVModel, Conditions, to_frames
 from artv_cli.engine.model.lora import use_adapters
 from artv_cli.engine.model.masked import add_noise, guided_epsilon
-from artv_cli.engine.sampling.colours import colour_targets, lock_colours
+from artv_cli.engine.sampling.colours import background_image, colour_targets, lock_colours
 
 OnStep = Callable[[int, int, int, "np.ndarray | None"], None]
 """on_step(frame, step, total_steps, preview): progress of the frame being denoised."""
@@ -76,6 +76,8 @@ class SampleSettings:
     """Pull each new frame's median colour this far (0-1) towards the anchor's (0 = off; step 7)."""
     subject_lock: float = 0.0
     """Pull each new frame's subject colour this far (0-1) towards the anchor's subject's (0 = off; 7)."""
+    background_lock: float = 0.0
+    """Pull each new frame's background pixels this far (0-1) back to the anchor's (0 = off; step 7)."""
     preview: bool = False
     """Hand each finished frame to `on_step` with its frame's last step (the command draws it; step 9)."""
     lora: tuple[str, ...] | list[str] = ()
@@ -92,6 +94,7 @@ class RenderState:
     prev2: torch.Tensor | None = None  # (1, 4, h, w) z^{i-2}
     anchor: torch.Tensor | None = None  # (1, 4, h, w) z_a; None means a blank anchor
     anchor_colours: np.ndarray | None = None  # (B, 2, 4) the anchor's median and subject colours (colours.py)
+    anchor_background: np.ndarray | None = None  # (B, H, W, 3) the background lock's target (colours.py)
     frames_done: int = 0
     counters: dict = field(default_factory=lambda: {"unet_rows": 0, "mask_rows": 0})  # network rows run
 
@@ -210,6 +213,7 @@ def render(
         state.prev, state.prev2 = z0, z0
         if state.anchor is None or reanchor:
             state.anchor, state.anchor_colours = z0, colour_targets(picture)
+            state.anchor_background = background_image(picture)
             reanchor = False  # done: the image is the anchor
         state.frames_done += 1
         yield frames_of(picture)
@@ -318,13 +322,20 @@ def render(
         # 7. Colour locks, if asked: shift the decoded frame's median colour this far towards the anchor's
         #    (the background's, when the subject is smaller than half the frame), and its subject's colour
         #    towards the anchor's subject's, and encode it back, so colours do not drift (colours.py).
+        #    The background lock then moves pixels near the anchor's background at their place back to it.
         locked = None
-        if (settings.colour_lock or settings.subject_lock) and has_anchor:
-            if state.anchor_colours is None:  # an anchor the loop made: its decoded colours
-                state.anchor_colours = colour_targets(model.decode_latents(state.anchor))
+        if (settings.colour_lock or settings.subject_lock or settings.background_lock) and has_anchor:
+            decoded = None  # an anchor the loop made: its decoded colours, once
+            if state.anchor_colours is None:
+                decoded = model.decode_latents(state.anchor)
+                state.anchor_colours = colour_targets(decoded)
+            if state.anchor_background is None and settings.background_lock:
+                decoded = model.decode_latents(state.anchor) if decoded is None else decoded
+                state.anchor_background = background_image(decoded)
             z, locked = lock_colours(
-                model, z, state.anchor_colours, settings.colour_lock, settings.subject_lock
-            )
+                model, z, state.anchor_colours, settings.colour_lock, settings.subject_lock,
+                settings.background_lock, state.anchor_background,
+            )  # fmt: skip
 
         # 8. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 (or a storyboard segment's
         #    first frame, re-anchoring) becomes the anchor too. The state is complete before the frame
@@ -332,7 +343,7 @@ def render(
         state.prev2 = state.prev if has_refs else z
         state.prev = z
         if not has_anchor or (reanchor and made == 0):
-            state.anchor, state.anchor_colours = z, None
+            state.anchor, state.anchor_colours, state.anchor_background = z, None, None
             z_a = augmented(z).to(model.dtype)
             tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
         state.frames_done += 1

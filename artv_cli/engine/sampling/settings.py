@@ -150,6 +150,13 @@ SETTINGS: dict[str, Setting] = {
             low=0, high=1, model_key="subject_lock", example="1, or 0 for off",
         ),
         Setting(
+            "background_lock", float, 0.0,
+            "Pull each frame's background pixels (those near the anchor's background at the same place) "
+            "this far (0-1) back to it, against haze and stains over long videos; for a still camera; "
+            "0 = off.",
+            low=0, high=1, model_key="background_lock", example="1, or 0 for off",
+        ),
+        Setting(
             "mask_every", int, 1,
             "Run the mask network every k-th step and reuse its mask (faster, approximate).",
             low=1, fast=True, example="2",

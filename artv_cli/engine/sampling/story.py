@@ -269,6 +269,8 @@ def render_story(
             colours = torch.cat([colours, torch.ones(len(colours), 1)], dim=1)
             colours = torch.stack([colours, torch.full_like(colours, float("nan"))], dim=1)
         state.anchor_colours = colours.numpy() if colours is not None else None
+        background = saved.get("anchor_background")  # the background lock's (absent in older ones)
+        state.anchor_background = background.numpy() if background is not None else None
     else:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -314,9 +316,10 @@ def render_story(
                 "segments_done": segment.index + 1,
                 "frames_done": state.frames_done,
                 **{k: _cpu(getattr(state, k)) for k in ("prev", "prev2", "anchor")},
-                "anchor_colours": None
-                if state.anchor_colours is None
-                else torch.from_numpy(state.anchor_colours),
+                **{
+                    k: None if getattr(state, k) is None else torch.from_numpy(getattr(state, k))
+                    for k in ("anchor_colours", "anchor_background")
+                },
             },
             work / ".state.pt.partial",
         )
