@@ -3,7 +3,7 @@
 # 2-core CPU; nothing else should run beside it if the seconds per video are to be read):
 #   lane 1: the world scorer, 64 prompts a set, the grammar's wording and people's phrasing, `animate`
 #           (start independent of the direction) and text-only `generate`, 16 frames;
-#   lane 2: 256-frame drift (4 videos a mode), the picture protocol (64 off-palette pictures, motion-only
+#   lane 2: 256-frame drift (8 videos a mode), the picture protocol (64 off-palette pictures, motion-only
 #           prompts), the rendered direction probe (8 frame 0s x 8 directions x 2 seeds).
 # Usage: bash bench/full_protocol.sh MODEL TESTS OUT [SAMPLER FLAGS...]
 #   SAMPLER FLAGS (such as --colour-lock 0) go to the world scorer and the picture protocol.
@@ -21,7 +21,7 @@ BENCH=$(cd "$(dirname "$0")" && pwd)
 ) &
 (
   python "$BENCH/world_eval.py" --model "$MODEL" --test "$TESTS/test-anywhere" --videos 4 --long 256 \
-    --long-videos 4 --out "$OUT/long.json" "${FLAGS[@]}" > "$OUT/long.log" 2>&1
+    --long-videos 8 --out "$OUT/long.json" "${FLAGS[@]}" > "$OUT/long.log" 2>&1
   python "$BENCH/picture_eval.py" --model "$MODEL" --videos 64 --motion-only --out "$OUT/picture.json" "${FLAGS[@]}" \
     > "$OUT/picture.log" 2>&1
   python "$BENCH/direction_probe.py" --model "$MODEL" --test "$TESTS/test-anywhere" --cases 8 --seeds 2 \

@@ -18,10 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "bench" / "default-model-results.json"
-SCORES = ROOT / "docs" / "bench" / "default-model-third-gen.json"
-LONG = ROOT / "docs" / "bench" / "default-model-third-gen-long.json"
-PICTURE = ROOT / "docs" / "bench" / "default-model-picture.json"  # bench/picture_eval.py, if measured
-PROBE = ROOT / "docs" / "bench" / "default-model-probe.json"  # bench/direction_probe.py, if measured
+SCORES = ROOT / "docs" / "bench" / "default-model-locks.json"
+LONG = ROOT / "docs" / "bench" / "default-model-locks-long.json"
+PICTURE = ROOT / "docs" / "bench" / "default-model-locks-picture.json"  # bench/picture_eval.py, if measured
+PROBE = ROOT / "docs" / "bench" / "default-model-locks-probe.json"  # bench/direction_probe.py, if measured
 MODEL = ROOT / "artv_cli" / "models" / "world64"
 TIMES = {  # the README command, bench/readme_cost.py, alternating runs on an idle machine (default-model.md)
     "date": "2026-11-30",

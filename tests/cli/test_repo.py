@@ -183,8 +183,8 @@ def test_readme_numbers_about_the_default_model_come_from_its_results_file():
         expected.append(f"{stored_row['max_background_shift']:.1f}")
         assert [cell.strip() for cell in row.split("|")[2:-1]] == expected, row
     for name, key in (
-        ("animate 256 frames", "| `animate`, 256 frames (4 videos) |"),
-        ("generate 256 frames", "| `generate`, 256 frames (4 videos) |"),
+        ("animate 256 frames", "| `animate`, 256 frames (8 videos) |"),
+        ("generate 256 frames", "| `generate`, 256 frames (8 videos) |"),
     ):
         row = next(line for line in scores.splitlines() if line.startswith(key))
         long_row = stored["long"]["rows"][name]
