@@ -4,9 +4,9 @@
 
 Times, on the default model at one thread, medians of `--repeats` (after one warm-up): decoding one frame,
 encoding it back, the colour lock's pixels alone, the colour and subject locks', and all three locks'
-(the background lock: engine/sampling/colours.py), at 64x64 and 256x256. The frames are the model's own
-decode of a picture of an orange square on grey with a faint haze, so every lock has work to do. Then
-(`--renders N`) the README's 16 frames of `animate` with the model's recommended sampler and its `--fast`
+(the background lock: engine/sampling/colours.py), at 64x64 and 256x256, on a picture of an orange square
+on grey whose next frame has a faint haze, so every lock has work to do. Then (`--renders N`) the
+README's 16 frames (`--render-frames`) of `animate` with the model's recommended sampler and its `--fast`
 preset, background lock off and on, alternating, N times each: the seconds the whole frame loop takes.
 Nothing else should run beside it.
 """
@@ -44,8 +44,8 @@ def picture(size: int) -> np.ndarray:
     return pixels
 
 
-def render_seconds(model, repeats: int) -> dict:
-    """Seconds of the frame loop for the README's 16 frames, lock off and on, alternating (medians)."""
+def render_seconds(model, repeats: int, frames: int) -> dict:
+    """Seconds of the frame loop for the README's frames, lock off and on, alternating (medians)."""
     from artv_cli.engine.data.images import load_image
     from artv_cli.engine.sampling.loop import SampleSettings, render
     from artv_cli.engine.sampling.settings import resolve
@@ -60,7 +60,7 @@ def render_seconds(model, repeats: int) -> dict:
         for _ in range(repeats):
             for name, lock in (("off", 0.0), ("on", 1.0)):
                 chosen = values | {"background_lock": lock}
-                settings = SampleSettings(frames=16, width=64, height=64, seed=0, **chosen)
+                settings = SampleSettings(frames=frames, width=64, height=64, seed=0, **chosen)
                 started = time.perf_counter()
                 for _frame in render(model, prompt, settings, image=given):
                     pass
@@ -78,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--renders", type=int, default=0)
+    parser.add_argument("--render-frames", type=int, default=16)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -110,7 +111,7 @@ def main() -> None:
             print(size, rows[f"{size}x{size}"])
     renders = {}
     if args.renders:
-        renders = render_seconds(model, args.renders)
+        renders = render_seconds(model, args.renders, args.render_frames)
         print(renders)
     report = {
         "machine": f"{platform.machine()}, 1 thread, torch {torch.__version__}",

@@ -11,14 +11,7 @@ from typer.testing import CliRunner
 
 from artv_cli.app import app
 from artv_cli.engine.sampling.colours import background_image, colour_targets, hold_background
-
-
-def frame(background, subject, box=(20, 36, 24, 40), size=64):
-    pixels = np.empty((size, size, 3), np.uint8)
-    pixels[:] = background
-    top, bottom, left, right = box
-    pixels[top:bottom, left:right] = subject
-    return pixels
+from tests.sampling.test_subject_lock import frame
 
 
 def test_the_target_is_the_anchor_with_its_subject_filled_by_the_background():
