@@ -138,7 +138,7 @@ def story(
     record["device"] = str(torch_device)
     record["model_config"] = model.config.__dict__
 
-    def steps_of(i: int, p) -> int:  # a story's frame 0 from text may take its own steps (a --fast preset)
+    def steps_of(i: int, p) -> int:  # a story's frame 0 from text may take its own steps (preset or model)
         first = speed.get("first_frame_steps") if i == 0 and not p.image else None
         return (p.frames - (1 if p.image else 0)) * p.steps + (first - p.steps if first else 0)
 

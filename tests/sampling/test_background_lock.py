@@ -1,15 +1,9 @@
 """The background lock (`--background-lock`, step 7): pixels near the anchor's background at their place
 are moved back to it; the subject is left alone."""
 
-import json
-
 import numpy as np
-import pytest
 import torch
-from PIL import Image
-from typer.testing import CliRunner
 
-from artv_cli.app import app
 from artv_cli.engine.sampling.colours import background_image, colour_targets, hold_background
 from tests.sampling.test_subject_lock import frame
 
@@ -73,23 +67,3 @@ def test_the_default_model_keeps_an_animated_pictures_background_closer_with_the
 
     free, held = haze(0.0), haze(1.0)
     assert held < 0.6 * free, (free, held)
-
-
-@pytest.mark.parametrize("value", ["1.5", "-1"])
-def test_a_background_lock_out_of_range_is_refused_naming_the_fix(tmp_path, value):
-    Image.fromarray(frame(110, (220, 120, 30))).save(tmp_path / "ball.png")
-    args = ["animate", str(tmp_path / "ball.png"), "a ball", "-o", str(tmp_path / "v.mp4")]
-    result = CliRunner().invoke(app, [*args, "--background-lock", value])
-    assert result.exit_code == 2
-    assert f"--background-lock must be from 0 to 1 (got {value})" in result.output
-    assert "fix: use --background-lock 1, or 0 for off" in result.output
-    assert not (tmp_path / "v.mp4").exists()
-
-
-def test_animate_uses_the_default_models_background_lock_records_it_and_takes_it_off_on_request(tmp_path):
-    Image.fromarray(frame(110, (220, 120, 30))).save(tmp_path / "ball.png")
-    args = ["animate", str(tmp_path / "ball.png"), "an orange square moves right", "--frames", "3"]
-    for extra, lock in (([], 1.0), (["--background-lock", "0"], 0.0)):
-        result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "v.mp4"), "--force", *extra])
-        assert result.exit_code == 0, result.output
-        assert json.loads((tmp_path / "v.json").read_text())["settings"]["background_lock"] == lock

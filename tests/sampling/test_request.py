@@ -140,3 +140,50 @@ def test_a_colour_lock_outside_0_to_1_is_refused_with_the_fix(command, tmp_path)
     result = CliRunner().invoke(app, [*command, "--colour-lock", "1.5", "-o", str(tmp_path / "x.mp4")])
     assert result.exit_code == 2 and "--colour-lock must be from 0 to 1 (got 1.5)" in result.stderr
     assert "use --colour-lock 1, or 0 for off" in result.stderr and not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def first_steps_model(tmp_path_factory, recommending_model):
+    """The recommending model that also recommends 5 steps for a text-only video's frame 0."""
+    folder = tmp_path_factory.mktemp("m") / "model"
+    shutil.copytree(recommending_model, folder)
+    config = ARTVConfig.load(folder)
+    config.first_frame_steps = 5
+    config.save(folder)
+    return folder
+
+
+def test_a_model_folder_recommends_a_text_only_frame_0s_steps_unless_the_steps_are_given(
+    first_steps_model, tmp_path
+):
+    """generate takes the model's steps for frame 0 (made from blank references) and its steps for the
+    rest; --steps is every frame's; animate's frame 0 is the picture, so it has none; --fast its own."""
+    out = tmp_path / "v.mp4"
+    args = ["generate", "a red circle", "--model", str(first_steps_model), "--frames", "2", "--seed", "1"]
+
+    def settings(*extra, command=args):
+        result = CliRunner().invoke(app, [*command, *extra, "-o", str(out), "--force"])
+        assert result.exit_code == 0, result.output
+        return json.loads(out.with_suffix(".json").read_text())["settings"]
+
+    assert (settings()["steps"], settings()["first_frame_steps"]) == (3, 5)
+    assert (settings("--steps", "4")["steps"], settings("--steps", "4")["first_frame_steps"]) == (4, None)
+    assert settings("--fast")["first_frame_steps"] == 3  # the preset's own
+    image = ["animate", str(Path(__file__).resolve().parents[2] / "examples" / "red-ball.png"), *args[1:]]
+    assert settings(command=image)["first_frame_steps"] is None
+
+
+def test_a_story_from_text_takes_the_models_frame_0_steps_where_the_steps_are_the_models(
+    first_steps_model, tmp_path
+):
+    board = tmp_path / "s.yaml"
+    board.write_text(f"model: {first_steps_model}\nsegments:\n  - prompt: a red circle\n    frames: 2\n")
+    out = tmp_path / "s.mp4"
+    done = CliRunner().invoke(app, ["story", str(board), "--size", "32", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert json.loads(out.with_suffix(".json").read_text())["speed"] == {"first_frame_steps": 5}
+    given = CliRunner().invoke(
+        app, ["story", str(board), "--size", "32", "--steps", "2", "-o", str(out), "--force"]
+    )
+    assert given.exit_code == 0, given.output
+    assert json.loads(out.with_suffix(".json").read_text())["speed"] == {}

@@ -1,6 +1,8 @@
 """The table of render settings is the one source: every place that names a setting is built from it."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 import typer
@@ -65,14 +67,20 @@ def test_one_order_everywhere_given_then_fast_then_model_then_default():
     ("steps", 0, "--steps must be at least 1 (got 0)"),
     ("noise_level", 1000, "--noise-level must be from 0 to 999 (got 1000)"),
     ("colour_lock", 1.5, "--colour-lock must be from 0 to 1 (got 1.5)"),
+    ("background_lock", -1, "--background-lock must be from 0 to 1 (got -1)"),
+    ("shape_lock", 2, "--shape-lock must be from 0 to 1 (got 2)"),
     ("mask_every", 0, "--mask-every must be at least 1 (got 0)"),
 ])  # fmt: skip
 def test_a_bad_value_gets_the_same_words_from_the_command_line_a_storyboard_and_a_batch_row(
     tmp_path, name, value, message
 ):
     flag = SETTINGS[name].option
-    result = CliRunner().invoke(app, ["generate", "x", "--model", "tiny-random", flag, str(value)])
+    out = tmp_path / "v.mp4"
+    result = CliRunner().invoke(
+        app, ["generate", "x", "--model", "tiny-random", flag, str(value), "-o", str(out)]
+    )
     assert result.exit_code == 2 and message in result.stderr, result.output
+    assert f"fix: use {flag} {SETTINGS[name].example}" in result.stderr and not out.exists()
     board = tmp_path / "s.yaml"
     board.write_text(f"model: tiny-random\n{name}: {value}\nsegments:\n  - prompt: a\n    frames: 2\n")
     result = CliRunner().invoke(app, ["story", str(board), "--dry-run"])
@@ -84,3 +92,16 @@ def test_a_bad_value_gets_the_same_words_from_the_command_line_a_storyboard_and_
     )
     assert result.exit_code == 2 and f"{name} {message.split(' ', 1)[1]}" in result.stderr, result.output
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("name", ["colour_lock", "subject_lock", "background_lock", "shape_lock"])
+def test_the_default_models_locks_are_on_recorded_and_each_turns_off(tmp_path, name):
+    """The default model recommends every lock of step 7: a render records it, and its flag at 0 turns it
+    off for that render alone."""
+    picture = Path(__file__).resolve().parents[2] / "examples" / "red-ball.png"
+    args = ["animate", str(picture), "a red circle moves right", "--frames", "3", "--seed", "0"]
+    for extra, expected in (([], 1.0), ([SETTINGS[name].option, "0"], 0.0)):
+        out = tmp_path / "v.mp4"
+        result = CliRunner().invoke(app, [*args, "-o", str(out), "--force", *extra])
+        assert result.exit_code == 0, result.output
+        assert json.loads(out.with_suffix(".json").read_text())["settings"][name] == expected

@@ -183,11 +183,13 @@ def test_a_story_renders_its_summed_frames_and_chains_the_references(tiny_model,
 
 
 @pytest.mark.parametrize(
-    "locks", ["", "colour_lock: 1\nsubject_lock: 1\nbackground_lock: 1\n"], ids=["plain", "locks"]
+    "locks",
+    ["", "colour_lock: 1\nsubject_lock: 1\nbackground_lock: 1\nshape_lock: 1\n"],
+    ids=["plain", "locks"],
 )
 def test_interrupted_story_is_playable_and_resumes_to_the_same_frames(tmp_path, monkeypatch, request, locks):
-    """With the three locks on, too (their decode and encode in every frame of every segment, and the
-    background lock's target carried across the interruption)."""
+    """With the four locks on, too (their decode and encode in every frame of every segment, and the
+    background lock's target and the shape lock's anchor carried across the interruption)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "three.yaml").write_text(THREE.replace("noise_level: 0\n", "noise_level: 0\n" + locks))
     straight = invoke(["story", "three.yaml", "-o", "straight.mp4"])

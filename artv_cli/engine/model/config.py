@@ -75,6 +75,11 @@ class ARTVConfig:
     """Recommended subject lock, 0-1 (the sampler's; 0 = off; used when the user gives none)."""
     background_lock: float = 0.0
     """Recommended background lock, 0-1 (the sampler's; 0 = off; for models of a still camera)."""
+    shape_lock: float = 0.0
+    first_frame_steps: int | None = None
+    """Recommended steps of a text-only video's frame 0, made from blank references (None: the steps of
+    every frame); used when the steps are not given."""
+    """Recommended shape lock, 0-1 (the sampler's; 0 = off; for models of a still camera)."""
     fast: dict = field(default_factory=dict)
     """The model's measured speed preset, what `--fast` uses where the user gives no value: any of
     the render settings marked `fast` in engine/sampling/settings.py, checked when a render reads it

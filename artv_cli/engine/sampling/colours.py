@@ -5,7 +5,8 @@ under half the frame) moves towards the anchor's. The subject lock then moves th
 pixels that stand SUBJECT_GAP or more off the frame's median, towards the anchor's subject colour, each
 pixel as far as it covers the subject. Both decode the frame, change its pixels and encode it back, so the
 next frame's references carry the corrected colours. They correct colour only: a subject that the model
-lost or redrew in another shape stays lost or redrawn.
+lost or redrew in another shape stays lost or redrawn (the shape lock, shapes.py, redraws it in the
+frames written).
 
 The background lock, for a still camera, then moves each pixel that lies near the anchor's background at
 the same place back to it: the faint haze and stains a long video gathers (an object's colour bleeding into

@@ -15,6 +15,7 @@ from artv_cli.engine.model.artv import ARTVModel, Conditions, to_frames
 from artv_cli.engine.model.lora import use_adapters
 from artv_cli.engine.model.masked import add_noise, guided_epsilon
 from artv_cli.engine.sampling.colours import background_image, colour_targets, lock_colours
+from artv_cli.engine.sampling.shapes import hold_shape, subject_sprites
 
 OnStep = Callable[[int, int, int, "np.ndarray | None"], None]
 """on_step(frame, step, total_steps, preview): progress of the frame being denoised."""
@@ -78,6 +79,9 @@ class SampleSettings:
     """Pull each new frame's subject colour this far (0-1) towards the anchor's subject's (0 = off; 7)."""
     background_lock: float = 0.0
     """Pull each new frame's background pixels this far (0-1) back to the anchor's (0 = off; step 7)."""
+    shape_lock: float = 0.0
+    """Redraw each new frame's subjects this far (0-1) as the anchor's, where the model moved them (0 = off;
+    step 7, shapes.py)."""
     preview: bool = False
     """Hand each finished frame to `on_step` with its frame's last step (the command draws it; step 9)."""
     lora: tuple[str, ...] | list[str] = ()
@@ -95,6 +99,8 @@ class RenderState:
     anchor: torch.Tensor | None = None  # (1, 4, h, w) z_a; None means a blank anchor
     anchor_colours: np.ndarray | None = None  # (B, 2, 4) the anchor's median and subject colours (colours.py)
     anchor_background: np.ndarray | None = None  # (B, H, W, 3) the background lock's target (colours.py)
+    anchor_pixels: np.ndarray | None = None  # (B, H, W, 3) uint8 the anchor, for the shape lock's sprites
+    anchor_sprites: list | None = None  # the shape lock's sprites of anchor_pixels (shapes.py), once
     frames_done: int = 0
     counters: dict = field(default_factory=lambda: {"unet_rows": 0, "mask_rows": 0})  # network rows run
 
@@ -214,6 +220,7 @@ def render(
         if state.anchor is None or reanchor:
             state.anchor, state.anchor_colours = z0, colour_targets(picture)
             state.anchor_background = background_image(picture)
+            state.anchor_pixels, state.anchor_sprites = picture, None
             reanchor = False  # done: the image is the anchor
         state.frames_done += 1
         yield frames_of(picture)
@@ -323,19 +330,24 @@ def render(
         #    (the background's, when the subject is smaller than half the frame), and its subject's colour
         #    towards the anchor's subject's, and encode it back, so colours do not drift (colours.py).
         #    The background lock then moves pixels near the anchor's background at their place back to it.
+        #    The shape lock last redraws the anchor's subjects where the model moved them (shapes.py).
         locked = None
-        if (settings.colour_lock or settings.subject_lock or settings.background_lock) and has_anchor:
-            decoded = None  # an anchor the loop made: its decoded colours, once
+        locks = (settings.colour_lock, settings.subject_lock, settings.background_lock, settings.shape_lock)
+        if any(locks) and has_anchor:
+            if state.anchor_pixels is None:  # an anchor the loop made (or an older story's): decoded once
+                state.anchor_pixels = model.decode_latents(state.anchor)
             if state.anchor_colours is None:
-                decoded = model.decode_latents(state.anchor)
-                state.anchor_colours = colour_targets(decoded)
-            if state.anchor_background is None and settings.background_lock:
-                decoded = model.decode_latents(state.anchor) if decoded is None else decoded
-                state.anchor_background = background_image(decoded)
-            z, locked = lock_colours(
-                model, z, state.anchor_colours, settings.colour_lock, settings.subject_lock,
-                settings.background_lock, state.anchor_background,
-            )  # fmt: skip
+                state.anchor_colours = colour_targets(state.anchor_pixels)
+            if state.anchor_background is None and (settings.background_lock or settings.shape_lock):
+                state.anchor_background = background_image(state.anchor_pixels)
+            if state.anchor_sprites is None and settings.shape_lock:
+                state.anchor_sprites = subject_sprites(state.anchor_pixels)
+            z, locked = lock_colours(model, z, state.anchor_colours, *locks[:3], state.anchor_background)
+            # the shape lock changes the frame written only: z, the next frames' reference, stays the model's
+            if settings.shape_lock:
+                locked = hold_shape(
+                    locked, state.anchor_sprites, state.anchor_background, settings.shape_lock
+                )
 
         # 8. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 (or a storyboard segment's
         #    first frame, re-anchoring) becomes the anchor too. The state is complete before the frame
@@ -344,6 +356,7 @@ def render(
         state.prev = z
         if not has_anchor or (reanchor and made == 0):
             state.anchor, state.anchor_colours, state.anchor_background = z, None, None
+            state.anchor_pixels, state.anchor_sprites = None, None
             z_a = augmented(z).to(model.dtype)
             tokens["anchor"] = (model.cond.anchor_tokens(z_a), model.mask_cond.anchor_tokens(z_a))
         state.frames_done += 1

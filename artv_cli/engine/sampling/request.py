@@ -147,7 +147,7 @@ class Plan:
     steps: int = 25
     scheduler: str = "ddim"
     sampling_from: str = "built-in"  # where steps and scheduler came from: flags, model, fast or built-in
-    first_frame_steps: int | None = None  # steps of a frame 0 made from text (a fast preset's); None: steps
+    first_frame_steps: int | None = None  # steps of a frame 0 made from text (a preset's or the model's)
     notices: list[str] = field(default_factory=list)  # what the user should know (sizes chosen, image fixes)
 
 
@@ -190,9 +190,8 @@ def plan(request: RenderRequest) -> Plan:
 
     config = model_config(ref)  # the folder's artv_config.json, read once; no weights
     steps, scheduler, source = sampling(request, config)
-    first = None
-    if source == "fast":  # a preset's own steps for a frame made from text (none given on the command line)
-        first = resolve(given(request), config, True, text_only=pixels is None)[0]["first_frame_steps"]
+    # a preset's or the model's own steps for a frame made from text (none given on the command line)
+    first = resolve(given(request), config, request.fast, text_only=pixels is None)[0]["first_frame_steps"]
     notices += unknown_words(request.prompt, config)
     return Plan(
         ref, width, height, seed, out, pixels, device, dtype, steps, scheduler, source, first, notices

@@ -157,6 +157,13 @@ SETTINGS: dict[str, Setting] = {
             low=0, high=1, model_key="background_lock", example="1, or 0 for off",
         ),
         Setting(
+            "shape_lock", float, 0.0,
+            "Redraw the written frames' subjects this far (0-1) as the anchor drew them, where the model "
+            "moved them, against shapes that wear away (a square's corners); the model's own frames are "
+            "kept; for a still camera and subjects that keep their look; 0 = off.",
+            low=0, high=1, model_key="shape_lock", example="1, or 0 for off",
+        ),
+        Setting(
             "mask_every", int, 1,
             "Run the mask network every k-th step and reuse its mask (faster, approximate).",
             low=1, fast=True, example="2",
@@ -164,7 +171,7 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "first_frame_steps", int, None,
             "Steps of a frame made from blank references (frame 0 of a text-only video).",
-            low=1, fast=True, flag=False, example="12",
+            low=1, fast=True, flag=False, example="12", model_key="first_frame_steps",
         ),
         Setting(
             "preview", bool, False,
@@ -209,7 +216,8 @@ def resolve(given: dict, config, fast: bool = False, text_only: bool = True) -> 
     the command line over a storyboard or a batch row, merged by the caller), else the `--fast` preset,
     else the model folder's recommendation, else the built-in default.
 
-    `first_frame_steps` is a preset's alone and only for a text-only video (`text_only`).
+    `first_frame_steps` (a preset's or the model's) is only for a text-only video (`text_only`), and
+    only where the steps are not given: given steps are every frame's.
     """
     layers = [("model", recommended(config)), ("default", {n: s.default for n, s in SETTINGS.items()})]
     if fast:
@@ -225,6 +233,8 @@ def resolve(given: dict, config, fast: bool = False, text_only: bool = True) -> 
                 break
             value, source = found.get(name), layer
         values[name], sources[name] = value, source
+    if sources["first_frame_steps"] != "given" and (sources["steps"] == "given" or not text_only):
+        values["first_frame_steps"], sources["first_frame_steps"] = None, "default"
     return values, sources
 
 

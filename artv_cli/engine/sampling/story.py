@@ -87,7 +87,7 @@ class StoryPlan:
     ref: object  # the model's registry entry
     target: Path  # the video to write
     record: dict  # the sidecar's settings so far (the model, device and versions are added at render)
-    speed: dict  # the --fast preset's settings a storyboard has no key for
+    speed: dict  # settings a storyboard has no key for: a --fast preset's, or the model's first_frame_steps
     resume: bool  # whether a partial render of `target` is continued
 
 
@@ -131,6 +131,8 @@ def plan_story(
     for name in ("steps", "scheduler"):  # neither command line nor storyboard: the model's, else built-in
         if getattr(board, name) is None:
             setattr(board, name, values[name])
+            if name == "steps" and values["first_frame_steps"] and not fast:  # and its frame 0 from text
+                speed = {"first_frame_steps": values["first_frame_steps"]}
     if board.size is not None:
         size = parse_size(str(board.size))
         check_size(*size, ref.size_multiple, ref.name)
@@ -165,7 +167,7 @@ def _settings(segment, method, size, speed, frames: int, **changes):
     from artv_cli.engine.sampling.settings import FLAGS, resolve
 
     values, _ = resolve({name: getattr(segment, name) for name in FLAGS}, method)
-    values["first_frame_steps"] = (speed or {}).get("first_frame_steps")  # a --fast preset's
+    values["first_frame_steps"] = (speed or {}).get("first_frame_steps")  # a --fast preset's or the model's
     settings = SampleSettings(
         frames=segment.start + frames,
         width=size[0],
@@ -237,8 +239,8 @@ def render_story(
 ) -> Path:
     """Render the segments in order; after each, save the state and re-join the playable video.
 
-    `speed` holds the sampler settings a storyboard has no key for (`first_frame_steps`, a `--fast`
-    preset's)."""
+    `speed` holds the sampler settings a storyboard has no key for (`first_frame_steps`: a `--fast`
+    preset's, or the model's where the steps are its own too)."""
     import torch
 
     from artv_cli.engine.data.images import load_image
@@ -271,6 +273,8 @@ def render_story(
         state.anchor_colours = colours.numpy() if colours is not None else None
         background = saved.get("anchor_background")  # the background lock's (absent in older ones)
         state.anchor_background = background.numpy() if background is not None else None
+        pixels = saved.get("anchor_pixels")  # the shape lock's sprites are drawn from it (absent in older)
+        state.anchor_pixels = pixels.numpy() if pixels is not None else None
     else:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -318,7 +322,7 @@ def render_story(
                 **{k: _cpu(getattr(state, k)) for k in ("prev", "prev2", "anchor")},
                 **{
                     k: None if getattr(state, k) is None else torch.from_numpy(getattr(state, k))
-                    for k in ("anchor_colours", "anchor_background")
+                    for k in ("anchor_colours", "anchor_background", "anchor_pixels")
                 },
             },
             work / ".state.pt.partial",
