@@ -135,15 +135,19 @@ def eval_videos(
         from artv_cli.engine.data.video import write_sidecar
 
         out.parent.mkdir(parents=True, exist_ok=True)
-        if run.curves:
-            from artv_cli.engine.evaluation.plot import drift_plot
+        plot = out.with_name(out.stem + "-drift.png")
+        existed = plot.exists()
+        try:  # both files or neither: a stop (Ctrl-C, SIGTERM) between them takes the plot back
+            if run.curves:
+                from artv_cli.engine.evaluation.plot import drift_plot
 
-            plot = drift_plot(
-                run.curves, out.with_name(out.stem + "-drift.png"), title=f"artv eval {generated}"
-            )
-            results["drift_plot"] = str(plot)
-        results["curves"] = _finite(run.curves)
-        write_sidecar(out, results)
+                results["drift_plot"] = str(drift_plot(run.curves, plot, title=f"artv eval {generated}"))
+            results["curves"] = _finite(run.curves)
+            write_sidecar(out, results)
+        except BaseException:
+            if run.curves and not existed:  # written (or half written) by this run
+                plot.unlink(missing_ok=True)
+            raise
         err.print(f"wrote {out}" + (f" and {results['drift_plot']}" if "drift_plot" in results else ""))
     if json_out:
         print(json.dumps({k: v for k, v in results.items() if k != "curves"}))
