@@ -20,7 +20,7 @@ BENCH=$(cd "$(dirname "$0")" && pwd)
     --people "$TESTS/test-people-anywhere" --videos 64 --out "$OUT/world.json" "${FLAGS[@]}" > "$OUT/world.log" 2>&1
 ) &
 (
-  python "$BENCH/world_eval.py" --model "$MODEL" --test "$TESTS/test-anywhere" --videos 4 --long 256 \
+  python "$BENCH/world_eval.py" --model "$MODEL" --test "$TESTS/test-anywhere" --videos 8 --skip-grammar --long 256 \
     --long-videos 8 --out "$OUT/long.json" "${FLAGS[@]}" > "$OUT/long.log" 2>&1
   python "$BENCH/picture_eval.py" --model "$MODEL" --videos 64 --motion-only --out "$OUT/picture.json" "${FLAGS[@]}" \
     > "$OUT/picture.log" 2>&1

@@ -260,7 +260,7 @@ def main() -> None:
         "--round-trip-only", action="store_true", help="no video: only the autoencoder's round trip (step 5)"
     )
     flags = ("--guidance-text", "--guidance-ref", "--guidance-anchor", "--guidance-stop", "--colour-lock",
-             "--subject-lock", "--background-lock")  # fmt: skip
+             "--subject-lock", "--background-lock", "--shape-lock")  # fmt: skip
     for flag in flags:
         parser.add_argument(flag, type=float, help="the sampler's (default: the model folder's)")
     parser.add_argument("--noise-level", type=int, help="noise step on the references (default: the model's)")

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "bench" / "default-model-results.json"
-SCORES = ROOT / "docs" / "bench" / "default-model-locks.json"
-LONG = ROOT / "docs" / "bench" / "default-model-locks-long.json"
-PICTURE = ROOT / "docs" / "bench" / "default-model-locks-picture.json"  # bench/picture_eval.py, if measured
-PROBE = ROOT / "docs" / "bench" / "default-model-locks-probe.json"  # bench/direction_probe.py, if measured
+SCORES = ROOT / "docs" / "bench" / "default-model-shape.json"
+LONG = ROOT / "docs" / "bench" / "default-model-shape-long.json"
+PICTURE = ROOT / "docs" / "bench" / "default-model-shape-picture.json"  # bench/picture_eval.py, if measured
+PROBE = ROOT / "docs" / "bench" / "default-model-shape-probe.json"  # bench/direction_probe.py, if measured
 MODEL = ROOT / "artv_cli" / "models" / "world64"
 TIMES = {  # the README command, bench/readme_cost.py, alternating runs on an idle machine (default-model.md)
     "date": "2026-11-30",
@@ -66,7 +67,8 @@ def collect() -> dict:
 
 
 def _span(values: list[float], scale: float = 100.0) -> str:
-    low, high = round(min(values) * scale), round(max(values) * scale)
+    """The range of shares as "low-high %", the low end rounded down (79.7 % is not "80 %" of a target)."""
+    low, high = math.floor(min(values) * scale), round(max(values) * scale)
     return f"{low} %" if low == high else f"{low}-{high} %"
 
 

@@ -83,7 +83,7 @@ def settings_for(model, args, frames: int, seed: int) -> SampleSettings:
 
 SAMPLER_KEYS = (
     "steps", "scheduler", "guidance_text", "guidance_ref", "guidance_anchor", "guidance_stop", "noise_level",
-    "colour_lock", "subject_lock", "background_lock",
+    "colour_lock", "subject_lock", "background_lock", "shape_lock",
     "mask_every", "first_frame_steps", "lora",
 )  # fmt: skip
 
@@ -237,6 +237,7 @@ def main() -> None:
     parser.add_argument(
         "--background-lock", type=float, help="the sampler's background lock (default: the model's)"
     )
+    parser.add_argument("--shape-lock", type=float, help="the sampler's shape lock (default: the model's)")
     parser.add_argument("--noise-level", type=int, help="noise step on the references (default: the model's)")
     parser.add_argument("--mask-every", type=int, default=1, help="run Phi_mask every k-th step (speed knob)")
     parser.add_argument("--first-frame-steps", type=int, help="steps of a text-only video's frame 0")

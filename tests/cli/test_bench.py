@@ -409,14 +409,26 @@ def test_picture_eval_round_trip_only_scores_the_autoencoder_alone(tmp_path, mon
 def test_lock_cost_times_each_lock_beside_the_decode_and_encode(tmp_path, monkeypatch):
     out = tmp_path / "locks.json"
     monkeypatch.setattr("torch.set_num_threads", lambda n: None)  # leave the test process's threads alone
-    args = ["--repeats", "2", "--renders", "1", "--render-frames", "2", "--out", str(out)]
+    args = [
+        "--repeats",
+        "2",
+        "--renders",
+        "1",
+        "--render-frames",
+        "2",
+        "--lock",
+        "shape_lock",
+        "--out",
+        str(out),
+    ]
     run_script("lock_cost.py", args, monkeypatch)
     report = json.loads(out.read_text())
     rows, renders = report["rows"], report["renders_s"]
     assert set(rows) == {"64x64", "256x256"}
     keys = {"decode_ms", "encode_ms", "colour_lock_ms", "colour_and_subject_locks_ms", "three_locks_ms"}
+    keys |= {"four_locks_ms"}
     assert all(set(row) == keys and all(v > 0 for v in row.values()) for row in rows.values())
-    assert set(renders) == {"recommended", "fast"}
+    assert set(renders) == {"recommended", "fast"} and report["render_lock"] == "shape_lock"
     assert all(
         len(r["runs"]["on"]) == len(r["runs"]["off"]) == 1 and r["on_over_off"] > 0 for r in renders.values()
     )
