@@ -62,3 +62,37 @@ def test_look_kept_is_the_share_of_in_view_frames_with_the_first_frames_colour_a
     later = [draw_frame(replace(video, objects=[snapped]), f, settings) for f in range(8, 16)]
     assert 0.3 <= kept(frames[:8] + later) <= 0.7
     assert kept(frames, video.caption.replace("square", "circle")) == 0.0
+
+
+def test_a_prompt_that_names_no_speed_counts_the_frames_in_view_at_the_speed_the_object_moved():
+    """ "it moves down" does not say how fast: an object that goes quickly and leaves the frame has not
+    been lost in the frames where a slow one would still be in view (its look is kept in all its frames,
+    and it is found whole in all of them, as when the speed is said)."""
+    from dataclasses import replace
+
+    from artv_cli.engine.data.world import DIRECTIONS
+
+    settings, drawn = videos("test", "grammar", n=48)
+    straight = ("left", "right", "up", "down")
+    video = next(
+        v
+        for v in drawn
+        if len(v.objects) == 1
+        and (v.objects[0].speed, v.objects[0].direction in straight) == ("quickly", True)
+    )
+    obj = video.objects[0]
+    ux, uy = DIRECTIONS[obj.direction]
+    leaving = replace(obj, start=(0.5 + 0.1 * ux, 0.5 + 0.1 * uy))  # 0.55 of the frame on: out by frame 14
+    video = replace(video, objects=[leaving])
+    frames = [draw_frame(video, f, settings) for f in range(16)]
+    scorers = {
+        speed: WorldScorer(parse_prompt(video.caption.replace(" quickly", speed)))
+        for speed in ("", " quickly", " slowly")
+    }
+    assert scorers[""].prompt.objects[0].speed is None
+    for frame in frames:
+        for scorer in scorers.values():
+            scorer.add(frame)
+    assert scorers[" slowly"].look_kept(0) < 0.9  # counted at the slow speed, it was lost on the way
+    assert scorers[""].look_kept(0) == scorers[" quickly"].look_kept(0) == 1.0
+    assert scorers[""].result()["objects"][0]["identity"] == 1.0

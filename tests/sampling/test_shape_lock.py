@@ -20,7 +20,9 @@ def disc(centre, radius, colour=ORANGE, background=GREY, size=64):
 
 
 def locked(anchor, now, strength=1.0):
-    return hold_shape(now[None], subject_sprites(anchor[None]), background_image(anchor[None]), strength)[0]
+    return hold_shape(now[None], subject_sprites(anchor[None]), background_image(anchor[None]), strength)[0][
+        0
+    ]
 
 
 def centre(pixels, colour=ORANGE):
@@ -47,6 +49,28 @@ def test_a_rounded_square_is_redrawn_square_where_the_model_moved_it_and_the_res
     assert np.abs(half - (now.astype(int) + held) / 2).max() <= 1
 
 
+def test_the_anchors_soft_edge_leaves_no_outline_where_the_subject_moved_away_from():
+    """The background the lock draws behind the subject is the anchor's with the subject and its soft
+    edge (the pixels within EDGE of it, some under SUBJECT_GAP off) filled: the faint ring an anti-aliased
+    disc has did stay behind, and a scorer read the subject with its ring as a diamond or a triangle."""
+    anchor = disc((32, 32), 8.3)
+    ring = (np.abs(anchor.astype(int) - GREY).max(axis=-1) > 0) & (
+        np.abs(anchor.astype(int) - GREY).max(axis=-1) < 40
+    )
+    assert ring.sum() > 20  # the disc has a soft edge the subject's SUBJECT_GAP does not take in
+    image = background_image(anchor[None])[0]
+    assert np.abs(image - GREY).max() == 0
+    now = disc((44, 40), 8.3)  # moved well off its start: the frame shows no ring there
+    held = locked(anchor, now)
+    start = np.zeros((64, 64), bool)
+    start[20:45, 20:45] = True
+    start &= (
+        np.hypot(*(np.mgrid[:64, :64] + 0.5 - np.array([40, 44])[:, None, None])) > 12
+    )  # off the disc now
+    assert np.abs(held[start].astype(int) - GREY).max() <= 1
+    assert classify_shape(centre(held)[0]) == "circle"
+
+
 def test_a_square_the_model_drew_as_half_a_triangle_is_drawn_square_again_where_it_is():
     anchor = frame(GREY, ORANGE, box=(20, 36, 24, 40))
     now = frame(GREY, GREY)
@@ -67,15 +91,37 @@ def test_a_fraction_of_a_pixel_is_kept_so_a_slow_subject_keeps_moving():
         assert abs(x - (32 + shift)) < 0.05 and abs(y - (32 - shift)) < 0.05
 
 
-def test_a_subject_leaving_the_frame_is_drawn_part_out_and_a_lost_one_is_not_drawn_back():
+def tracked(anchor, frames):
+    """The lock over a video's frames in turn, with one anchor's sprites (their track carries over)."""
+    sprites, image = subject_sprites(anchor[None]), background_image(anchor[None])
+    return [hold_shape(now[None], sprites, image, 1.0) for now in frames]
+
+
+def test_a_subject_leaving_the_frame_is_drawn_part_out_and_once_gone_is_not_drawn_back():
     anchor = frame(GREY, ORANGE, box=(20, 36, 24, 40))
-    leaving = frame(GREY, ORANGE, box=(20, 36, 54, 64))  # 10 of its 16 columns still in view
-    held = locked(anchor, leaving)
-    assert np.array_equal(held, leaving)  # placed 6 pixels out, not pulled back in
-    lost = frame(GREY, GREY)
-    assert np.array_equal(locked(anchor, lost), lost)
-    faint = frame(GREY, ORANGE, box=(20, 36, 62, 64))  # under a quarter of it shows: let it go
-    assert np.array_equal(locked(anchor, faint), faint)
+    on = frame(GREY, ORANGE, box=(20, 36, 44, 60))  # moved 20 to the right
+    leaving = frame(GREY, ORANGE, box=(20, 36, 54, 64))  # 10 more: 10 of its 16 columns still in view
+    faint = frame(GREY, ORANGE, box=(20, 36, 62, 64))  # under a quarter of it shows, and its next step is out
+    gone = frame(GREY, GREY)
+    frames = [on, leaving, faint, gone]
+    for (held, lost), now in zip(tracked(anchor, frames), frames, strict=True):
+        assert np.array_equal(held[0], now) and not lost.any()  # placed part out, not pulled back in
+
+
+def test_a_subject_the_model_lost_is_drawn_on_at_its_last_step_and_given_back_to_the_model():
+    """A subject the model let fade (or shrank to a speck) in the middle of the frame is drawn where its
+    last step takes it, and the frame is marked for the model's references."""
+    anchor = frame(GREY, ORANGE, box=(20, 36, 24, 40))
+    moved = frame(GREY, ORANGE, box=(20, 36, 27, 43))  # 3 to the right
+    speck = frame(GREY, GREY)
+    speck[27:29, 34:36] = ORANGE  # what the model left of it
+    (first, lost_first), (second, lost_second), (third, _) = tracked(
+        anchor, [moved, speck, frame(GREY, GREY)]
+    )
+    assert np.array_equal(first[0], moved) and not lost_first.any()
+    assert lost_second.tolist() == [True]
+    assert np.array_equal(second[0], frame(GREY, ORANGE, box=(20, 36, 30, 46)))  # 3 more, the speck taken in
+    assert np.array_equal(third[0], frame(GREY, ORANGE, box=(20, 36, 33, 49)))
 
 
 def test_each_subject_is_its_own_sprite_found_by_its_own_colour():

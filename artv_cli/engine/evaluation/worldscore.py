@@ -183,6 +183,25 @@ class WorldScorer:
         end = ((wx - cam1[0]) * cam1[2] + 0.5) * width, ((wy - cam1[1]) * cam1[2] + 0.5) * height
         return np.array(end) - np.array(start)
 
+    def _seen_speed(self, obj: PromptObject, track: _Track) -> str | None:
+        """The speed whose implied motion is nearer the seen one (first to last frame seen); None where it
+        cannot be read (seen once, or no direction asked)."""
+        seen = [i for i, c in enumerate(track.centres) if c is not None]
+        if len(seen) < 2 or not obj.direction:
+            return None
+        first, last = seen[0], seen[-1]
+        moved = np.array(track.centres[last]) - np.array(track.centres[first])
+        gaps = {
+            s: float(np.linalg.norm(moved - self._expected_motion(obj, first, last, track.centres[first], s)))
+            for s in SPEEDS
+        }
+        return min(gaps, key=gaps.get)
+
+    def _view_speed(self, obj: PromptObject, track: _Track) -> str:
+        """The speed the in-view frames are counted at: the asked one; not asked, the one the object was
+        seen to move at (an object that "moves down" quickly and leaves has not been lost), else slowly."""
+        return obj.speed or self._seen_speed(obj, track) or "slowly"
+
     def _in_view(self, obj: PromptObject, track: _Track, first: int, speed: str) -> list[int]:
         """The frames from `first` on where the world says the object is in view (its asked path from where
         it is first seen, at least about a radius inside the frame); none under a moving camera."""
@@ -227,7 +246,7 @@ class WorldScorer:
         seen = [i for i, c in enumerate(track.centres) if c is not None]
         if not seen:
             return None
-        in_view = self._in_view(obj, track, seen[0], obj.speed or "slowly")
+        in_view = self._in_view(obj, track, seen[0], self._view_speed(obj, track))
         if not in_view:
             return None
         own = track.colours[seen[0]]
@@ -282,18 +301,9 @@ class WorldScorer:
                 record["motion_px"] = [round(float(v), 2) for v in moved]
                 slow_travel = self._speed_px("slowly") * (last - first)
                 record["moving"] = bool(distance >= 0.5 * slow_travel and distance >= 1.0)
-                if last > first and obj.direction:  # the speed whose implied motion is nearer the seen one
-                    gaps = {
-                        s: float(
-                            np.linalg.norm(
-                                moved - self._expected_motion(obj, first, last, track.centres[first], s)
-                            )
-                        )
-                        for s in SPEEDS
-                    }
-                    record["speed_seen"] = min(gaps, key=gaps.get)
-                    if obj.speed:
-                        record["speed_ok"] = record["speed_seen"] == obj.speed
+                record["speed_seen"] = self._seen_speed(obj, track)
+                if obj.speed and record["speed_seen"]:
+                    record["speed_ok"] = record["speed_seen"] == obj.speed
                 if obj.direction:
                     expected = self._expected_motion(obj, first, last, track.centres[first], speed)
                     record["expected_motion_px"] = [round(float(v), 2) for v in expected]
@@ -303,7 +313,7 @@ class WorldScorer:
                         cosine = moved @ expected / (distance * np.linalg.norm(expected) + 1e-9)
                         far_enough = distance >= 0.3 * np.linalg.norm(expected)
                         record["direction_ok"] = bool(cosine >= math.cos(math.radians(45)) and far_enough)
-                identity, frames_in_view = self._identity(obj, track, first, speed)
+                identity, frames_in_view = self._identity(obj, track, first, self._view_speed(obj, track))
                 record["identity"] = None if identity is None else round(identity, 4)
                 record["frames_in_view"] = frames_in_view
                 colours = [track.colours[i] for i in seen]

@@ -83,18 +83,23 @@ def shift_colours(pixels: np.ndarray, targets: np.ndarray, background: float, su
     return np.clip(moved, 0, 255).round().astype(np.uint8)
 
 
-def background_image(pixels: np.ndarray) -> np.ndarray:
-    """The background lock's target (B, H, W, 3) float of anchor frames (B, H, W, 3): the frame with its
-    subject (the pixels SUBJECT_GAP or more off its median colour) filled with that median."""
-    flat = pixels.astype(np.float32)
-    median = median_colours(pixels)[:, None, None, :]
-    subject = np.abs(flat - median).max(axis=-1, keepdims=True) >= SUBJECT_GAP
-    return np.where(subject, median, flat)
-
-
 EDGE = 2
 """Pixels this close (in pixels) to what stands a fade or more off the anchor's background are the
 subject's soft edge, and the background lock leaves them alone (pulling them would wear the corners away)."""
+
+
+def background_image(pixels: np.ndarray) -> np.ndarray:
+    """The background lock's target (B, H, W, 3) float of anchor frames (B, H, W, 3): the frame with its
+    subject (the pixels SUBJECT_GAP or more off its median colour) and the subject's soft edge (the pixels
+    within EDGE of it) filled with that median. Left in, the soft edge stayed behind as a faint outline of
+    the anchor's subject wherever the subject moved away from."""
+    flat = pixels.astype(np.float32)
+    median = median_colours(pixels)[:, None, None, :]
+    subject = np.abs(flat - median).max(axis=-1) >= SUBJECT_GAP
+    near = torch.nn.functional.max_pool2d(
+        torch.from_numpy(subject.astype(np.float32))[:, None], 2 * EDGE + 1, stride=1, padding=EDGE
+    )[:, 0].numpy()
+    return np.where(near[..., None] > 0, median, flat)
 
 
 def hold_background(

@@ -343,11 +343,15 @@ def render(
             if state.anchor_sprites is None and settings.shape_lock:
                 state.anchor_sprites = subject_sprites(state.anchor_pixels)
             z, locked = lock_colours(model, z, state.anchor_colours, *locks[:3], state.anchor_background)
-            # the shape lock changes the frame written only: z, the next frames' reference, stays the model's
+            # the shape lock changes the frame written only: z, the next frames' reference, stays the model's,
+            # except where it drew back a subject the model lost
             if settings.shape_lock:
-                locked = hold_shape(
+                locked, lost = hold_shape(
                     locked, state.anchor_sprites, state.anchor_background, settings.shape_lock
                 )
+                if lost.any():
+                    drawn = torch.from_numpy(locked[lost]).permute(0, 3, 1, 2).float() / 127.5 - 1
+                    z[torch.from_numpy(lost)] = model.encode_images(drawn).to(z)
 
         # 8. Slide the window: the new frame becomes z^{i-1}; text-only frame 0 (or a storyboard segment's
         #    first frame, re-anchoring) becomes the anchor too. The state is complete before the frame

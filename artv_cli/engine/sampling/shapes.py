@@ -7,9 +7,11 @@ anchor that stands SUBJECT_GAP or more off its median colour, with its soft edge
 Each frame, it finds where the model moved each sprite (the place, to a fraction of a pixel, where the
 sprite best covers pixels of its colour and leaves out the rest), and moves the frame towards the anchor's
 background with the sprite drawn there. The model decides where things go; the anchor decides what they
-look like. A sprite the frame no longer shows (left the frame, or lost) is not drawn back. Only the frame
-written is changed (the loop applies it after encoding the frame back): drawn into the model's own
-references, the crisp sprite erased the cues the model reads its motion from, and slow objects stopped.
+look like. Only the frame written is changed (the loop applies it after encoding the frame back): drawn into
+the model's own references, the crisp sprite erased the cues the model reads its motion from, and slow
+objects stopped. A sprite the frame shows too little of is either gone (left the frame: not drawn) or lost
+(the model shrank it or let it fade): drawn one step on from where it was, at its last step, and that
+frame given to the model as its reference, so that the model draws the subject on instead of losing it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class Sprite:
     reach: int
     """How far from it (pixels) what is left of the model's own drawing of it is taken in: half its size
     and EDGE."""
+    place: tuple[float, float] = (0.0, 0.0)
+    """Where it was drawn last (its shift from the anchor's place, dx, dy): the track, per video."""
+    step: tuple[float, float] = (0.0, 0.0)
+    """How far it moved between the last two frames it was found in: where a lost one goes next."""
 
 
 def subject_sprites(pixels: np.ndarray) -> list[list[Sprite]]:
@@ -85,25 +91,36 @@ def subject_sprites(pixels: np.ndarray) -> list[list[Sprite]]:
 
 def hold_shape(
     pixels: np.ndarray, sprites: list[list[Sprite]], background: np.ndarray, strength: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Frames (B, H, W, 3) uint8 moved `strength` of the way towards the anchor's `background` (B, H, W, 3;
     colours.background_image) with each of its `sprites` drawn where the frame shows it, in the pixels
     the sprite covers and those of its colour within half its size of it (what is left of the model's own
-    drawing of it), and EDGE round them; the rest untouched."""
+    drawing of it), and EDGE round them; the rest untouched. A sprite the frame shows under MIN_SEEN of
+    is drawn one step on from where it was last (the model lost or shrank it), if MIN_SEEN of it is then
+    in the frame (else it left: not drawn). Returns the frames and, per frame, whether a lost sprite was
+    drawn back (the loop gives the model that frame as its reference, so that it draws the subject on)."""
     out = pixels.astype(np.float32)
+    redrawn = np.zeros(len(out), dtype=bool)
     for b, frame in enumerate(out):
         median = np.median(frame.reshape(-1, 3), axis=0)
         for sprite in sprites[b]:
             cover = _cover(frame, median, sprite.colour)
             place = _locate(cover, sprite.image[..., 3])
-            if place is None:
-                continue
+            if place is None:  # lost or gone: one step on, if that is still in the frame
+                place = (sprite.place[0] + sprite.step[0], sprite.place[1] + sprite.step[1])
+                alpha = sprite.image[..., 3]
+                if _shift(alpha[..., None], *place).sum() < MIN_SEEN * alpha.sum():
+                    continue
+                redrawn[b] = True
+            else:
+                sprite.step = (place[0] - sprite.place[0], place[1] - sprite.place[1])
+            sprite.place = place
             moved = _shift(sprite.image, *place)
             drawn = np.clip(moved[..., 3:], 0, 1)
             target = moved[..., :3] + (1 - drawn) * background[b]  # premultiplied sprite over the background
             region = _grow((cover > 0) & _grow(drawn[..., 0] > 0, sprite.reach) | (drawn[..., 0] > 0), EDGE)
             frame += strength * region[..., None] * (target - frame)
-    return np.clip(out, 0, 255).round().astype(np.uint8)
+    return np.clip(out, 0, 255).round().astype(np.uint8), redrawn
 
 
 def _cover(frame: np.ndarray, median: np.ndarray, colour: np.ndarray) -> np.ndarray:
