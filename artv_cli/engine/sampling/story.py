@@ -275,6 +275,14 @@ def render_story(
         state.anchor_background = background.numpy() if background is not None else None
         pixels = saved.get("anchor_pixels")  # the shape lock's sprites are drawn from it (absent in older)
         state.anchor_pixels = pixels.numpy() if pixels is not None else None
+        tracks = saved.get("sprite_tracks")  # where the shape lock last drew each sprite, and its step
+        if tracks is not None and state.anchor_pixels is not None:
+            from artv_cli.engine.sampling.shapes import subject_sprites
+
+            state.anchor_sprites = subject_sprites(state.anchor_pixels)
+            for sprites, saved_sprites in zip(state.anchor_sprites, tracks, strict=True):
+                for sprite, (place, step) in zip(sprites, saved_sprites, strict=True):
+                    sprite.place, sprite.step = tuple(place), tuple(step)
     else:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -324,6 +332,9 @@ def render_story(
                     k: None if getattr(state, k) is None else torch.from_numpy(getattr(state, k))
                     for k in ("anchor_colours", "anchor_background", "anchor_pixels")
                 },
+                "sprite_tracks": None
+                if state.anchor_sprites is None
+                else [[(s.place, s.step) for s in sprites] for sprites in state.anchor_sprites],
             },
             work / ".state.pt.partial",
         )
