@@ -19,10 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "bench" / "default-model-results.json"
-SCORES = ROOT / "docs" / "bench" / "default-model-shape.json"
-LONG = ROOT / "docs" / "bench" / "default-model-shape-long.json"
-PICTURE = ROOT / "docs" / "bench" / "default-model-shape-picture.json"  # bench/picture_eval.py, if measured
-PROBE = ROOT / "docs" / "bench" / "default-model-shape-probe.json"  # bench/direction_probe.py, if measured
+SCORES = ROOT / "docs" / "bench" / "default-model-redraw.json"
+LONG = ROOT / "docs" / "bench" / "default-model-redraw-long.json"
+PICTURE = ROOT / "docs" / "bench" / "default-model-redraw-picture.json"  # bench/picture_eval.py, if measured
+PROBE = ROOT / "docs" / "bench" / "default-model-redraw-probe.json"  # bench/direction_probe.py, if measured
 MODEL = ROOT / "artv_cli" / "models" / "world64"
 TIMES = {  # the README command, bench/readme_cost.py, alternating runs on an idle machine (default-model.md)
     "date": "2026-11-30",

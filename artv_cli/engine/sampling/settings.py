@@ -160,7 +160,8 @@ SETTINGS: dict[str, Setting] = {
             "shape_lock", float, 0.0,
             "Redraw the written frames' subjects this far (0-1) as the anchor drew them, where the model "
             "moved them, against shapes that wear away (a square's corners); the model's own frames are "
-            "kept; for a still camera and subjects that keep their look; 0 = off.",
+            "kept, except that a subject the model lost is drawn on along its way and handed back to it; "
+            "for a still camera and subjects that keep their look; 0 = off.",
             low=0, high=1, model_key="shape_lock", example="1, or 0 for off",
         ),
         Setting(
