@@ -432,3 +432,23 @@ def test_lock_cost_times_each_lock_beside_the_decode_and_encode(tmp_path, monkey
     assert all(
         len(r["runs"]["on"]) == len(r["runs"]["off"]) == 1 and r["on_over_off"] > 0 for r in renders.values()
     )
+
+
+def test_text_shapes_puts_each_missed_shape_on_the_encoder_or_on_the_drawing(tmp_path, monkeypatch, capsys):
+    """A report row of two prompts: one drawn right, one drawn as a circle; the default model's encoder
+    reads both shapes right (its synonyms included), so the miss is the drawing's."""
+
+    def video(prompt, shape, seen):
+        obj = {"colour": "red", "shape": shape, "direction": "left", "speed": "slowly", "shape_seen": seen}
+        return {"prompt": prompt, "background": "grey", "objects": [obj]}
+
+    rows = [
+        video("a red square moves left slowly, on a plain grey background", "square", "square"),
+        video("please show a red wedge heading leftwards slow, on grey", "triangle", "circle"),
+    ]
+    report = tmp_path / "frame0.json"
+    report.write_text(json.dumps({"rows": {"generate frame 0 (people)": {"videos": rows}}}))
+    run_script("text_shapes.py", ["--report", str(report), "--row", "generate frame 0 (people)"], monkeypatch)
+    out = capsys.readouterr().out
+    assert "asked triangle read triangle drawn circle" in out
+    assert "2 prompts: the encoder reads the asked shape in 2, the video draws it in 1" in out
