@@ -34,12 +34,13 @@ def main() -> None:
     args = parser.parse_args()
     videos = json.loads(args.report.read_text())["rows"][args.row]["videos"]
     model = load_model(resolve_model(args.model), torch.device("cpu"), torch.float32)
-    read = drawn = both = 0
+    scored = read = drawn = both = 0
     with torch.inference_mode():
         for video in videos:
             obj = video["objects"][0]
             if parse_prompt(video["prompt"]) is None or not obj["shape"]:
                 continue
+            scored += 1
             captions = [grammar(obj, video["background"], shape) for shape in SHAPES]
             codes = model.encode_prompt([video["prompt"], *captions]).reshape(len(SHAPES) + 1, -1)
             nearest = SHAPES[int(torch.nn.functional.cosine_similarity(codes[:1], codes[1:]).argmax())]
@@ -50,12 +51,8 @@ def main() -> None:
                 print(
                     f"asked {obj['shape']:8} read {nearest:8} drawn {obj['shape_seen']!s:8} {video['prompt']}"
                 )
-    total = len(videos)
-    print(
-        f"{total} prompts: the encoder reads the asked shape in {read}, the video draws it in {drawn},",
-        end="",
-    )
-    print(f" both in {both}")
+    print(f"{scored} prompts: the encoder reads the asked shape in {read}, the video draws it in {drawn}")
+    print(f"both in {both}")
 
 
 if __name__ == "__main__":

@@ -74,13 +74,12 @@ def test_a_prompt_that_names_no_speed_counts_the_frames_in_view_at_the_speed_the
 
     settings, drawn = videos("test", "grammar", n=48)
     straight = ("left", "right", "up", "down")
-    video = next(
-        v
+    obj = next(
+        v.objects[0]
         for v in drawn
-        if len(v.objects) == 1
-        and (v.objects[0].speed, v.objects[0].direction in straight) == ("quickly", True)
+        if len(v.objects) == 1 and v.objects[0].speed == "quickly" and v.objects[0].direction in straight
     )
-    obj = video.objects[0]
+    video = next(v for v in drawn if v.objects[0] is obj)
     ux, uy = DIRECTIONS[obj.direction]
     leaving = replace(obj, start=(0.5 + 0.1 * ux, 0.5 + 0.1 * uy))  # 0.55 of the frame on: out by frame 14
     video = replace(video, objects=[leaving])

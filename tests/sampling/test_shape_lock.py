@@ -20,9 +20,8 @@ def disc(centre, radius, colour=ORANGE, background=GREY, size=64):
 
 
 def locked(anchor, now, strength=1.0):
-    return hold_shape(now[None], subject_sprites(anchor[None]), background_image(anchor[None]), strength)[0][
-        0
-    ]
+    held, _ = hold_shape(now[None], subject_sprites(anchor[None]), background_image(anchor[None]), strength)
+    return held[0]
 
 
 def centre(pixels, colour=ORANGE):

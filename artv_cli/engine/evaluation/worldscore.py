@@ -313,7 +313,8 @@ class WorldScorer:
                         cosine = moved @ expected / (distance * np.linalg.norm(expected) + 1e-9)
                         far_enough = distance >= 0.3 * np.linalg.norm(expected)
                         record["direction_ok"] = bool(cosine >= math.cos(math.radians(45)) and far_enough)
-                identity, frames_in_view = self._identity(obj, track, first, self._view_speed(obj, track))
+                view_speed = obj.speed or record["speed_seen"] or "slowly"  # as _view_speed, read once
+                identity, frames_in_view = self._identity(obj, track, first, view_speed)
                 record["identity"] = None if identity is None else round(identity, 4)
                 record["frames_in_view"] = frames_in_view
                 colours = [track.colours[i] for i in seen]
